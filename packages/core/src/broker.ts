@@ -1,0 +1,325 @@
+// The broker's logic for one SQS batch. Pure: every effect goes through the ports passed in, so
+// the same code runs in Lambda, in the local runtime and in unit tests with in-memory ports.
+import { BrokerError, sanitize } from "./errors.js";
+import type { Clock, EventPublisher, Logger, ParameterStore, TokenIssuer } from "./ports.js";
+import {
+  type BrokerEvent,
+  Credentials,
+  describeIssues,
+  EventEnvelope,
+  Requester,
+  type RotationReason,
+  StoredToken,
+  TokenRequested,
+} from "./schemas.js";
+import { brokerDefaults, credentialsParameterName, DetailType, type Names, tokenParameterName } from "./settings.js";
+
+export interface BrokerConfig {
+  names: Pick<Names, "parameterPrefix">;
+  marginSeconds?: number;
+  forceRefreshIntervalSeconds?: number;
+}
+
+export interface BrokerPorts {
+  parameters: ParameterStore;
+  events: EventPublisher;
+  newstore: TokenIssuer;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface QueueMessage {
+  messageId: string;
+  body: string;
+}
+
+/** The last token the broker wrote or read for a client, as it stands in SSM. */
+export interface CachedToken {
+  parameterName: string;
+  version: number;
+  token: StoredToken;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+interface Pending {
+  messageId: string;
+  request: TokenRequested;
+}
+
+interface Outgoing {
+  event: BrokerEvent;
+  /** The message this event answers; when it cannot be published, that message is retried. */
+  messageId?: string;
+}
+
+interface ClientOutcome {
+  events: Outgoing[];
+  /** Messages to hand back to SQS for redelivery (an unexpected error, not an answer). */
+  retry: string[];
+}
+
+export interface BatchResult {
+  /** In FIFO order: the first message that failed and every message after it. */
+  failedMessageIds: string[];
+}
+
+export interface Broker {
+  handleBatch(messages: QueueMessage[], options?: { deadline?: number }): Promise<BatchResult>;
+  /** The in-memory token cache of this container; SSM stays the source of truth. */
+  readonly memory: Map<string, CachedToken>;
+}
+
+export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
+  const marginSeconds = config.marginSeconds ?? brokerDefaults.marginSeconds;
+  const forceIntervalMs = (config.forceRefreshIntervalSeconds ?? brokerDefaults.forceRefreshIntervalSeconds) * 1000;
+  const { parameters, events, newstore, clock, log } = ports;
+  const memory = new Map<string, CachedToken>();
+
+  /**
+   * Valid for the validity asked for. The ask is capped below the token's own lifetime: a client
+   * whose NewStore TTL is shorter than the margin (or than a consumer's minValiditySeconds) would
+   * otherwise make every request call NewStore.
+   */
+  function isFresh(cached: CachedToken, requiredSeconds: number): boolean {
+    const lifetimeMs = cached.expiresAtMs - cached.issuedAtMs;
+    const capMs = Math.max(lifetimeMs - forceIntervalMs, lifetimeMs / 2);
+    return cached.expiresAtMs - clock.now() >= Math.min(requiredSeconds * 1000, capMs);
+  }
+
+  const mayForce = (cached: CachedToken) => clock.now() - cached.issuedAtMs >= forceIntervalMs;
+
+  async function readToken(clientId: string): Promise<CachedToken | undefined> {
+    const parameterName = tokenParameterName(config.names, clientId);
+    const stored = await parameters.get(parameterName);
+    if (!stored) return undefined;
+    const parsed = StoredToken.safeParse(safeJson(stored.value));
+    if (!parsed.success || parsed.data.clientId !== clientId) {
+      log.warn("stored token is unreadable; it will be replaced", { clientId, parameterName, version: stored.version });
+      return undefined;
+    }
+    return toCached(parameterName, stored.version, parsed.data);
+  }
+
+  async function readCredentials(clientId: string): Promise<Credentials> {
+    const parameterName = credentialsParameterName(config.names, clientId);
+    const stored = await parameters.get(parameterName);
+    if (!stored) {
+      throw new BrokerError("UNKNOWN_CLIENT", `no credentials are registered for client ${clientId}`, false);
+    }
+    const parsed = Credentials.safeParse(safeJson(stored.value));
+    if (!parsed.success || parsed.data.clientId !== clientId) {
+      // The issues name fields only; the value holds the secret and is never logged.
+      log.error("stored credentials are unreadable", {
+        clientId,
+        parameterName,
+        issues: parsed.success ? "clientId does not match" : describeIssues(parsed.error),
+      });
+      throw new BrokerError("INTERNAL", `the stored credentials of client ${clientId} are unreadable`, false);
+    }
+    return parsed.data;
+  }
+
+  async function refresh(credentials: Credentials, deadline: number | undefined): Promise<CachedToken> {
+    const issuedAtMs = clock.now(); // before the call, so expiresAt errs early, never late
+    const issued = await newstore.issue(credentials, { deadline });
+    const token: StoredToken = {
+      clientId: credentials.clientId,
+      accessToken: issued.accessToken,
+      tokenType: issued.tokenType,
+      scope: issued.scope,
+      issuedAt: new Date(issuedAtMs).toISOString(),
+      expiresAt: new Date(issuedAtMs + issued.expiresInSeconds * 1000).toISOString(),
+    };
+    const parameterName = tokenParameterName(config.names, credentials.clientId);
+    const { version } = await parameters.put(parameterName, JSON.stringify(token));
+    const cached = toCached(parameterName, version, token);
+    memory.set(credentials.clientId, cached);
+    return cached;
+  }
+
+  async function serveClient(clientId: string, pending: Pending[], deadline: number | undefined): Promise<ClientOutcome> {
+    const ready = (cached: CachedToken): Outgoing[] =>
+      pending.map(({ messageId, request }) => ({
+        messageId,
+        event: {
+          detailType: DetailType.ready,
+          detail: {
+            requestId: request.requestId,
+            clientId,
+            requester: request.requester,
+            parameterName: cached.parameterName,
+            parameterVersion: cached.version,
+            expiresAt: cached.token.expiresAt,
+          },
+        },
+      }));
+    const failed = (error: BrokerError): Outgoing[] =>
+      pending.map(({ messageId, request }) => ({
+        messageId,
+        event: failure(request.requestId, clientId, request.requester, error),
+      }));
+
+    const required = Math.max(marginSeconds, ...pending.map((p) => p.request.minValiditySeconds ?? 0));
+    const forceAsked = pending.some((p) => p.request.forceRefresh === true);
+    try {
+      let current = memory.get(clientId);
+      if (!current || !isFresh(current, required) || (forceAsked && mayForce(current))) {
+        current = await readToken(clientId); // SSM is the source of truth
+        if (current) memory.set(clientId, current);
+        else memory.delete(clientId);
+      }
+      const force = forceAsked && current !== undefined && mayForce(current);
+      if (current && !force && isFresh(current, required)) {
+        log.info("token served", { clientId, requests: pending.length, version: current.version, expiresAt: current.token.expiresAt });
+        return { events: ready(current), retry: [] };
+      }
+
+      const credentials = await readCredentials(clientId);
+      let fresh: CachedToken;
+      try {
+        fresh = await refresh(credentials, deadline);
+      } catch (error) {
+        if (!(error instanceof BrokerError)) throw error;
+        if (current && current.expiresAtMs > clock.now()) {
+          log.warn("NewStore failed; serving the stored token, which has not expired", {
+            clientId,
+            code: error.code,
+            reason: error.message,
+            expiresAt: current.token.expiresAt,
+          });
+          return { events: ready(current), retry: [] };
+        }
+        throw error;
+      }
+      const reason: RotationReason = force ? "forced" : "requested";
+      log.info("token refreshed", { clientId, requests: pending.length, reason, version: fresh.version, expiresAt: fresh.token.expiresAt });
+      const rotated: Outgoing = {
+        event: {
+          detailType: DetailType.rotated,
+          detail: {
+            clientId,
+            parameterName: fresh.parameterName,
+            parameterVersion: fresh.version,
+            expiresAt: fresh.token.expiresAt,
+            reason,
+          },
+        },
+      };
+      return { events: [rotated, ...ready(fresh)], retry: [] };
+    } catch (error) {
+      if (error instanceof BrokerError) {
+        log.warn("token request failed", { clientId, requests: pending.length, code: error.code, reason: error.message });
+        return { events: failed(error), retry: [] };
+      }
+      // AWS or a bug: hand the messages back to SQS rather than answer wrongly.
+      log.error("unexpected error; the requests will be redelivered", { clientId, error: errorSummary(error) });
+      return { events: [], retry: pending.map((p) => p.messageId) };
+    }
+  }
+
+  return {
+    memory,
+    async handleBatch(messages, { deadline } = {}) {
+      const outgoing: Outgoing[] = [];
+      const retry = new Set<string>();
+      const byClient = new Map<string, Pending[]>();
+
+      for (const message of messages) {
+        const parsed = parseRequest(message.body);
+        if (parsed.ok) {
+          const list = byClient.get(parsed.request.clientId) ?? [];
+          list.push({ messageId: message.messageId, request: parsed.request });
+          byClient.set(parsed.request.clientId, list);
+        } else if (parsed.replyTo) {
+          log.warn("invalid token request", { messageId: message.messageId, requestId: parsed.replyTo.requestId, reason: parsed.reason });
+          const { requestId, clientId, requester } = parsed.replyTo;
+          outgoing.push({
+            messageId: message.messageId,
+            event: failure(requestId, clientId, requester, new BrokerError("INVALID_REQUEST", parsed.reason, false)),
+          });
+        } else {
+          // Nobody to answer: retrying cannot help, so the message is dropped with a trace.
+          log.error("unanswerable message dropped", { messageId: message.messageId, reason: parsed.reason });
+        }
+      }
+
+      const outcomes = await Promise.all([...byClient].map(([clientId, pending]) => serveClient(clientId, pending, deadline)));
+      for (const outcome of outcomes) {
+        outgoing.push(...outcome.events);
+        for (const id of outcome.retry) retry.add(id);
+      }
+
+      if (outgoing.length > 0) {
+        const { failed } = await events.publish(outgoing.map((o) => o.event));
+        for (const index of failed) {
+          const { messageId, event } = outgoing[index]!;
+          if (messageId) retry.add(messageId);
+          else log.error("event could not be published", { detailType: event.detailType, clientId: event.detail.clientId });
+        }
+      }
+      return { failedMessageIds: fifoFailures(messages.map((m) => m.messageId), retry) };
+    },
+  };
+}
+
+type ParsedRequest =
+  | { ok: true; request: TokenRequested }
+  | { ok: false; reason: string; replyTo?: { requestId: string; clientId: string; requester: string } };
+
+/** Reads a queue message: an EventBridge envelope around `token.requested`. */
+export function parseRequest(body: string): ParsedRequest {
+  const envelope = EventEnvelope.safeParse(safeJson(body));
+  if (!envelope.success) return { ok: false, reason: `not an EventBridge event: ${describeIssues(envelope.error)}` };
+  const detail = envelope.data.detail;
+  const replyTo = readReplyTo(detail);
+  if (envelope.data["detail-type"] !== DetailType.requested) {
+    return { ok: false, reason: `unexpected detail-type ${sanitize(envelope.data["detail-type"], [], 64)}`, replyTo };
+  }
+  const request = TokenRequested.safeParse(detail);
+  if (!request.success) return { ok: false, reason: `invalid token.requested: ${describeIssues(request.error)}`, replyTo };
+  return { ok: true, request: request.data };
+}
+
+/** What a reply can be routed by, read from an invalid request: own string properties only. */
+function readReplyTo(detail: unknown) {
+  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return undefined;
+  const own = (key: string) => {
+    const value = Object.hasOwn(detail, key) ? (detail as Record<string, unknown>)[key] : undefined;
+    return typeof value === "string" ? value : undefined;
+  };
+  const requestId = own("requestId");
+  const requester = own("requester");
+  if (!requestId || requestId.length > 256 || !Requester.safeParse(requester).success) return undefined;
+  return { requestId, requester: requester!, clientId: (own("clientId") ?? "").slice(0, 256) };
+}
+
+function failure(requestId: string, clientId: string, requester: string, error: BrokerError): BrokerEvent {
+  return {
+    detailType: DetailType.failed,
+    detail: { requestId, clientId, requester, code: error.code, message: error.message, retryable: error.retryable },
+  };
+}
+
+/** FIFO order must hold: once a message fails, every message after it in the batch fails too. */
+export function fifoFailures(messageIds: readonly string[], failed: ReadonlySet<string>): string[] {
+  const first = messageIds.findIndex((id) => failed.has(id));
+  return first < 0 ? [] : messageIds.slice(first);
+}
+
+function toCached(parameterName: string, version: number, token: StoredToken): CachedToken {
+  return { parameterName, version, token, issuedAtMs: Date.parse(token.issuedAt), expiresAtMs: Date.parse(token.expiresAt) };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorSummary(error: unknown): string {
+  if (error instanceof Error) return sanitize(`${error.name}: ${error.message}`, [], 300);
+  return "non-Error thrown";
+}

@@ -1,0 +1,60 @@
+// Wiring of the broker from environment variables: shared by the Lambda handler and the local
+// runtime, so both read the same settings the same way.
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { type Broker, createBroker } from "./broker.js";
+import { eventBridgePublisher } from "./aws/eventbridge.js";
+import { ssmParameterStore } from "./aws/ssm.js";
+import { createNewStoreClient } from "./newstore.js";
+import { type Logger, systemClock } from "./ports.js";
+import { brokerDefaults, Env, type Names, namesFor } from "./settings.js";
+
+export interface BrokerSettings {
+  names: Names;
+  marginSeconds: number;
+  forceRefreshIntervalSeconds: number;
+  tokenUrlTemplate: string;
+}
+
+type Environment = Record<string, string | undefined>;
+
+export function brokerSettingsFromEnv(env: Environment): BrokerSettings {
+  const stage = env[Env.stage];
+  if (!stage) throw new Error(`${Env.stage} is not set: the broker needs its stage to name its resources`);
+  return {
+    names: namesFor(stage, { parameterPrefix: env[Env.parameterPrefix] || undefined, busName: env[Env.busName] || undefined }),
+    marginSeconds: seconds(env, Env.marginSeconds, brokerDefaults.marginSeconds),
+    forceRefreshIntervalSeconds: seconds(env, Env.forceRefreshIntervalSeconds, brokerDefaults.forceRefreshIntervalSeconds),
+    tokenUrlTemplate: env[Env.tokenUrl] || brokerDefaults.tokenUrlTemplate,
+  };
+}
+
+export interface AwsClientOptions {
+  /** Tests set 1 so that an emulator's 500 is not retried into duplicate events. */
+  maxAttempts?: number;
+}
+
+export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClientOptions = {}): Broker {
+  const settings = brokerSettingsFromEnv(env);
+  // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
+  const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
+  const eventBridge = new EventBridgeClient({ maxAttempts: aws.maxAttempts });
+  return createBroker(
+    { names: settings.names, marginSeconds: settings.marginSeconds, forceRefreshIntervalSeconds: settings.forceRefreshIntervalSeconds },
+    {
+      parameters: ssmParameterStore(ssm),
+      events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
+      newstore: createNewStoreClient({ tokenUrlTemplate: settings.tokenUrlTemplate }),
+      clock: systemClock,
+      log,
+    },
+  );
+}
+
+function seconds(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of seconds, got ${JSON.stringify(raw)}`);
+  return value;
+}

@@ -1,0 +1,105 @@
+// The one module of names, event patterns and queue settings. The SST stacks and the local
+// runtime both read it, so a deployed stage and `npm start` cannot drift apart.
+
+export const APP_NAME = "newstore-auth";
+export const BROKER_SOURCE = "newstore-auth.broker";
+
+export const DetailType = {
+  requested: "token.requested",
+  ready: "token.ready",
+  failed: "token.failed",
+  rotated: "token.rotated",
+  revoked: "token.revoked",
+} as const;
+export type DetailTypeName = (typeof DetailType)[keyof typeof DetailType];
+
+export interface Names {
+  stage: string;
+  /** `/newstore-auth/{stage}`: every SSM parameter lives below it. */
+  parameterPrefix: string;
+  busName: string;
+  requestQueueName: string;
+  deadLetterQueueName: string;
+}
+
+export interface NameOverrides {
+  parameterPrefix?: string;
+  busName?: string;
+}
+
+const STAGE = /^[A-Za-z0-9-]{1,40}$/;
+
+export function namesFor(stage: string, overrides: NameOverrides = {}): Names {
+  if (!STAGE.test(stage)) {
+    throw new Error(`stage must match ${STAGE} (letters, digits, '-'), got ${JSON.stringify(stage)}`);
+  }
+  const parameterPrefix = (overrides.parameterPrefix ?? `/${APP_NAME}/${stage}`).replace(/\/+$/, "");
+  if (!parameterPrefix.startsWith("/")) {
+    throw new Error(`parameter prefix must start with '/', got ${JSON.stringify(parameterPrefix)}`);
+  }
+  return {
+    stage,
+    parameterPrefix,
+    busName: overrides.busName ?? `${APP_NAME}-${stage}`,
+    // FIFO queue names must end in .fifo, and so must their dead-letter queues.
+    requestQueueName: `${APP_NAME}-${stage}-broker.fifo`,
+    deadLetterQueueName: `${APP_NAME}-${stage}-broker-dlq.fifo`,
+  };
+}
+
+export const credentialsParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
+  `${names.parameterPrefix}/credentials/${clientId}`;
+
+export const tokenParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
+  `${names.parameterPrefix}/tokens/${clientId}`;
+
+/** EventBridge pattern of the rule that feeds the broker's queue. */
+export const requestPattern = { "detail-type": [DetailType.requested] };
+
+/** EventBridge pattern of a consumer's reply rule: the broker's answers routed by requester. */
+export const replyPattern = (requester: string) => ({
+  source: [BROKER_SOURCE],
+  "detail-type": [DetailType.ready, DetailType.failed],
+  detail: { requester: [requester] },
+});
+
+/** EventBridge pattern that matches everything the broker publishes (events tail, audit). */
+export const brokerEventsPattern = { source: [BROKER_SOURCE] };
+
+export const brokerQueue = {
+  // One message group: FIFO then hands the broker one batch at a time (see DESIGN).
+  messageGroupId: "newstore-auth-broker",
+  batchSize: 10,
+  functionTimeoutSeconds: 60,
+  // AWS's guidance for SQS event sources: at least 6 × the function timeout.
+  visibilityTimeoutSeconds: 6 * 60,
+  maxReceiveCount: 5,
+  retentionSeconds: 4 * 24 * 3600,
+  deadLetterRetentionSeconds: 14 * 24 * 3600,
+} as const;
+
+export const brokerDefaults = {
+  /** A token is served only while it stays valid this long. */
+  marginSeconds: 300,
+  /** forceRefresh is honoured at most once per client per this many seconds. */
+  forceRefreshIntervalSeconds: 60,
+  tokenUrlTemplate: "https://id.p.newstore.net/auth/realms/{tenant}/protocol/openid-connect/token",
+  attemptTimeoutMs: 5_000,
+  /** Time allowed for all attempts of one NewStore call, retries included. */
+  budgetMs: 20_000,
+  retryAfterCapMs: 5_000,
+  backoffBaseMs: 200,
+  backoffCapMs: 2_000,
+  /** Time the broker keeps for itself at the end of a batch (publishing, SSM writes). */
+  batchReserveMs: 8_000,
+} as const;
+
+/** Environment variables the broker reads; the stack sets them, so does the local runtime. */
+export const Env = {
+  stage: "NEWSTORE_AUTH_STAGE",
+  parameterPrefix: "NEWSTORE_AUTH_PARAMETER_PREFIX",
+  busName: "NEWSTORE_AUTH_BUS_NAME",
+  tokenUrl: "NEWSTORE_TOKEN_URL",
+  marginSeconds: "NEWSTORE_AUTH_MARGIN_SECONDS",
+  forceRefreshIntervalSeconds: "NEWSTORE_AUTH_FORCE_REFRESH_INTERVAL_SECONDS",
+} as const;
