@@ -1,0 +1,136 @@
+// Creates, idempotently, what the broker stack deploys, on any AWS endpoint (moto locally):
+// bus, request rule, FIFO queue and its DLQ. Names and settings come from core's settings module,
+// the same one the SST stack reads.
+import {
+  CreateEventBusCommand,
+  DescribeEventBusCommand,
+  type EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+  ResourceAlreadyExistsException,
+} from "@aws-sdk/client-eventbridge";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueNameExists,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { brokerEventsPattern, brokerQueue, type Names, replyPattern, requestPattern } from "@newstore-auth/core/settings";
+
+export interface AwsClients {
+  sqs: SQSClient;
+  events: EventBridgeClient;
+}
+
+export interface QueueRef {
+  url: string;
+  arn: string;
+}
+
+export interface BrokerResources {
+  busName: string;
+  busArn: string;
+  requestQueue: QueueRef;
+  deadLetterQueue: QueueRef;
+  /** What this call created (empty on a second run against the same endpoint). */
+  created: string[];
+}
+
+export interface ProvisionOptions {
+  /** Locally a short visibility timeout makes failed messages come back quickly. */
+  visibilityTimeoutSeconds?: number;
+}
+
+export async function provisionBroker(aws: AwsClients, names: Names, options: ProvisionOptions = {}): Promise<BrokerResources> {
+  const created: string[] = [];
+  const busArn = await ensureBus(aws.events, names.busName, created);
+  const deadLetterQueue = await ensureQueue(aws.sqs, names.deadLetterQueueName, created, {
+    FifoQueue: "true",
+    ContentBasedDeduplication: "true",
+    MessageRetentionPeriod: String(brokerQueue.deadLetterRetentionSeconds),
+  });
+  const requestQueue = await ensureQueue(aws.sqs, names.requestQueueName, created, {
+    FifoQueue: "true",
+    // EventBridge sends FIFO targets no deduplication id: without this the messages are dropped.
+    ContentBasedDeduplication: "true",
+    VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? brokerQueue.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(brokerQueue.retentionSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueue.arn, maxReceiveCount: brokerQueue.maxReceiveCount }),
+  });
+  await ensureRule(aws.events, names.busName, `${names.busName}-requests`, requestPattern, requestQueue, {
+    MessageGroupId: brokerQueue.messageGroupId,
+  });
+  return { busName: names.busName, busArn, requestQueue, deadLetterQueue, created };
+}
+
+/** A consumer's reply queue: token.ready / token.failed routed by `detail.requester`. */
+export async function provisionReplyQueue(aws: AwsClients, names: Names, requester: string): Promise<QueueRef> {
+  const id = requester.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
+  const queue = await ensureQueue(aws.sqs, `${names.busName}-replies-${id}`, [], {});
+  await ensureRule(aws.events, names.busName, `${names.busName}-replies-${id}`, replyPattern(requester), queue);
+  return queue;
+}
+
+/** A queue that receives every event the broker publishes (events tail, audits, tests). */
+export async function provisionEventsTail(aws: AwsClients, names: Names, name = "tail"): Promise<QueueRef> {
+  const queue = await ensureQueue(aws.sqs, `${names.busName}-${name}`, [], {});
+  await ensureRule(aws.events, names.busName, `${names.busName}-${name}`, brokerEventsPattern, queue);
+  return queue;
+}
+
+async function ensureBus(events: EventBridgeClient, name: string, created: string[]): Promise<string> {
+  try {
+    const out = await events.send(new CreateEventBusCommand({ Name: name }));
+    created.push(`bus ${name}`);
+    return out.EventBusArn!;
+  } catch (error) {
+    if (!(error instanceof ResourceAlreadyExistsException || (error as Error).name === "ResourceAlreadyExistsException")) throw error;
+    const out = await events.send(new DescribeEventBusCommand({ Name: name }));
+    return out.Arn!;
+  }
+}
+
+async function ensureQueue(sqs: SQSClient, name: string, created: string[], attributes: Record<string, string>): Promise<QueueRef> {
+  let url: string | undefined;
+  try {
+    url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
+  } catch (error) {
+    if ((error as Error).name !== "QueueDoesNotExist" && (error as Error).name !== "AWS.SimpleQueueService.NonExistentQueue") throw error;
+  }
+  if (url) {
+    // Settings may have changed since it was made; FifoQueue cannot change and is left out.
+    const { FifoQueue: _fifo, ...changeable } = attributes;
+    if (Object.keys(changeable).length > 0) await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: changeable }));
+  } else {
+    try {
+      url = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
+      created.push(`queue ${name}`);
+    } catch (error) {
+      if (!(error instanceof QueueNameExists)) throw error;
+      url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
+    }
+  }
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return { url, arn: Attributes!.QueueArn! };
+}
+
+async function ensureRule(
+  events: EventBridgeClient,
+  busName: string,
+  ruleName: string,
+  pattern: object,
+  queue: QueueRef,
+  sqsParameters?: { MessageGroupId: string },
+): Promise<void> {
+  // PutRule and PutTargets are upserts: running them again changes nothing.
+  await events.send(new PutRuleCommand({ Name: ruleName, EventBusName: busName, EventPattern: JSON.stringify(pattern), State: "ENABLED" }));
+  await events.send(
+    new PutTargetsCommand({
+      Rule: ruleName,
+      EventBusName: busName,
+      Targets: [{ Id: "queue", Arn: queue.arn, ...(sqsParameters ? { SqsParameters: sqsParameters } : {}) }],
+    }),
+  );
+}
