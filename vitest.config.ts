@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["packages/*/test/**/*.test.ts", "stacks/test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "stacks/test/**/*.test.ts", "test/**/*.test.ts"],
     // Integration files start their own moto server; two at a time fit two cores.
     pool: "forks",
     maxWorkers: 2,

@@ -18,6 +18,7 @@ export interface BrokerConfig {
   names: Pick<Names, "parameterPrefix">;
   marginSeconds?: number;
   forceRefreshIntervalSeconds?: number;
+  rejectionHoldSeconds?: number;
 }
 
 export interface BrokerPorts {
@@ -73,8 +74,12 @@ export interface Broker {
 export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   const marginSeconds = config.marginSeconds ?? brokerDefaults.marginSeconds;
   const forceIntervalMs = (config.forceRefreshIntervalSeconds ?? brokerDefaults.forceRefreshIntervalSeconds) * 1000;
+  const rejectionHoldMs = (config.rejectionHoldSeconds ?? brokerDefaults.rejectionHoldSeconds) * 1000;
   const { parameters, events, newstore, clock, log } = ports;
   const memory = new Map<string, CachedToken>();
+  // Rejected credentials, by client: a herd of requests (or consumers retrying) must not turn
+  // one rejection into a storm of calls. Keyed by updatedAt, so new credentials are tried at once.
+  const rejections = new Map<string, { updatedAt: string; untilMs: number; error: BrokerError }>();
 
   /**
    * Valid for the validity asked for. The ask is capped below the token's own lifetime: a client
@@ -120,9 +125,28 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     return parsed.data;
   }
 
+  async function issue(credentials: Credentials, deadline: number | undefined) {
+    const { clientId, updatedAt } = credentials;
+    const held = rejections.get(clientId);
+    if (held && held.updatedAt === updatedAt && clock.now() < held.untilMs) {
+      log.info("NewStore rejected these credentials recently; not asking again", { clientId, until: new Date(held.untilMs).toISOString() });
+      throw held.error;
+    }
+    try {
+      const issued = await newstore.issue(credentials, { deadline });
+      rejections.delete(clientId);
+      return issued;
+    } catch (error) {
+      if (error instanceof BrokerError && error.code === "NEWSTORE_REJECTED") {
+        rejections.set(clientId, { updatedAt, untilMs: clock.now() + rejectionHoldMs, error });
+      }
+      throw error;
+    }
+  }
+
   async function refresh(credentials: Credentials, deadline: number | undefined): Promise<CachedToken> {
     const issuedAtMs = clock.now(); // before the call, so expiresAt errs early, never late
-    const issued = await newstore.issue(credentials, { deadline });
+    const issued = await issue(credentials, deadline);
     const token: StoredToken = {
       clientId: credentials.clientId,
       accessToken: issued.accessToken,

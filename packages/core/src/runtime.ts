@@ -13,6 +13,7 @@ export interface BrokerSettings {
   names: Names;
   marginSeconds: number;
   forceRefreshIntervalSeconds: number;
+  rejectionHoldSeconds: number;
   tokenUrlTemplate: string;
 }
 
@@ -25,6 +26,7 @@ export function brokerSettingsFromEnv(env: Environment): BrokerSettings {
     names: namesFor(stage, { parameterPrefix: env[Env.parameterPrefix] || undefined, busName: env[Env.busName] || undefined }),
     marginSeconds: seconds(env, Env.marginSeconds, brokerDefaults.marginSeconds),
     forceRefreshIntervalSeconds: seconds(env, Env.forceRefreshIntervalSeconds, brokerDefaults.forceRefreshIntervalSeconds),
+    rejectionHoldSeconds: seconds(env, Env.rejectionHoldSeconds, brokerDefaults.rejectionHoldSeconds),
     tokenUrlTemplate: env[Env.tokenUrl] || brokerDefaults.tokenUrlTemplate,
   };
 }
@@ -39,16 +41,14 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
   // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
   const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
   const eventBridge = new EventBridgeClient({ maxAttempts: aws.maxAttempts });
-  return createBroker(
-    { names: settings.names, marginSeconds: settings.marginSeconds, forceRefreshIntervalSeconds: settings.forceRefreshIntervalSeconds },
-    {
-      parameters: ssmParameterStore(ssm),
-      events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
-      newstore: createNewStoreClient({ tokenUrlTemplate: settings.tokenUrlTemplate }),
-      clock: systemClock,
-      log,
-    },
-  );
+  const { tokenUrlTemplate, ...config } = settings;
+  return createBroker(config, {
+    parameters: ssmParameterStore(ssm),
+    events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
+    newstore: createNewStoreClient({ tokenUrlTemplate }),
+    clock: systemClock,
+    log,
+  });
 }
 
 function seconds(env: Environment, name: string, fallback: number): number {

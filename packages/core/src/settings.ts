@@ -83,6 +83,11 @@ export const brokerDefaults = {
   marginSeconds: 300,
   /** forceRefresh is honoured at most once per client per this many seconds. */
   forceRefreshIntervalSeconds: 60,
+  /**
+   * After NewStore rejects a client's credentials, requests for it are answered with that
+   * rejection without calling NewStore again, until the credentials change or this passes.
+   */
+  rejectionHoldSeconds: 60,
   tokenUrlTemplate: "https://id.p.newstore.net/auth/realms/{tenant}/protocol/openid-connect/token",
   attemptTimeoutMs: 5_000,
   /** Time allowed for all attempts of one NewStore call, retries included. */
@@ -102,4 +107,5 @@ export const Env = {
   tokenUrl: "NEWSTORE_TOKEN_URL",
   marginSeconds: "NEWSTORE_AUTH_MARGIN_SECONDS",
   forceRefreshIntervalSeconds: "NEWSTORE_AUTH_FORCE_REFRESH_INTERVAL_SECONDS",
+  rejectionHoldSeconds: "NEWSTORE_AUTH_REJECTION_HOLD_SECONDS",
 } as const;

@@ -208,6 +208,28 @@ describe("broker logic", () => {
     expect(parameters.puts).toBe(0);
   });
 
+  it("remembers a rejection: no second NewStore call until the credentials change or the hold passes", async () => {
+    newstore.script = [rejected()];
+    await broker.handleBatch([request("alpha"), request("alpha")]);
+    await broker.handleBatch([request("alpha")]);
+    expect(newstore.calls).toHaveLength(1);
+    expect(events.of("token.failed").map((f) => f.code)).toEqual(Array(3).fill("NEWSTORE_REJECTED"));
+
+    clock.advance(60); // the hold (60 s by default) has passed
+    await broker.handleBatch([request("alpha")]);
+    expect(newstore.calls).toHaveLength(2);
+    expect(events.of("token.ready")).toHaveLength(1);
+
+    newstore.script = [rejected()];
+    clock.advance(4000); // expired: asks again, is rejected
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(1);
+    await register("alpha"); // new credentials (another updatedAt): asked at once
+    await broker.handleBatch([request("alpha")]);
+    expect(newstore.calls).toHaveLength(4);
+    expect(events.of("token.ready")).toHaveLength(2);
+  });
+
   it("serves the stored token, with a warning, when NewStore fails before it has expired", async () => {
     await broker.handleBatch([request("alpha")]);
     clock.advance(3500); // 100 s left: inside the margin, not expired

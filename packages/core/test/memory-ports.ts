@@ -35,6 +35,8 @@ export class MemoryParameters implements ParameterStore {
   }
 }
 
+type DetailOf<T extends BrokerEvent["detailType"]> = Extract<BrokerEvent, { detailType: T }>["detail"];
+
 export class RecordingPublisher implements EventPublisher {
   readonly published: BrokerEvent[] = [];
   /** Indexes (within the next publish call) to report as failed. */
@@ -47,8 +49,8 @@ export class RecordingPublisher implements EventPublisher {
     });
     return { failed };
   }
-  of<T extends BrokerEvent["detailType"]>(type: T) {
-    return this.published.filter((e): e is Extract<BrokerEvent, { detailType: T }> => e.detailType === type).map((e) => e.detail);
+  of<T extends BrokerEvent["detailType"]>(type: T): DetailOf<T>[] {
+    return this.published.filter((e) => e.detailType === type).map((e) => e.detail as DetailOf<T>);
   }
 }
 
