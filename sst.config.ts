@@ -1,0 +1,17 @@
+import type { SSTConfig } from "sst";
+import { APP_NAME } from "@newstore-auth/core/settings";
+import { BrokerStack } from "./stacks/BrokerStack.js";
+
+export default {
+  config(input) {
+    return {
+      name: APP_NAME,
+      // `sst --region` wins over this; SST merges the CLI's value in itself.
+      region: input.region ?? process.env.AWS_REGION ?? "us-east-1",
+    };
+  },
+  // A method, not an arrow property: SST strips `stacks(app)` when it loads the config shallowly.
+  stacks(app) {
+    app.stack(BrokerStack);
+  },
+} satisfies SSTConfig;
