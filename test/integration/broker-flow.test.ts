@@ -36,7 +36,7 @@ describe("broker end to end on moto", () => {
     const started = Date.now();
     await publishRequests(h, [asked]);
 
-    const [reply] = await collect(h, replies, 1);
+    const [reply] = await collect(h.sqs, replies, 1);
     expect(reply).toMatchObject({ source: BROKER_SOURCE, "detail-type": DetailType.ready });
     const ready = TokenReady.parse(reply!.detail);
     expect(ready).toMatchObject({ requestId: asked.requestId, clientId: "orders-sync", requester: REQUESTER });
@@ -51,7 +51,7 @@ describe("broker end to end on moto", () => {
     expect(Date.parse(stored.issuedAt)).toBeGreaterThanOrEqual(started - 1000);
     expect(h.sandbox.log()).toEqual([{ clientId: "orders-sync", tenant: "acme-sandbox", scope: "iam:providers:read shipments:read", status: 200 }]);
 
-    const all = await collect(h, tail, 2);
+    const all = await collect(h.sqs, tail, 2);
     published.push(...all);
     expect(all.map((e) => e["detail-type"]).sort()).toEqual([DetailType.ready, DetailType.rotated]);
     const rotated = TokenRotated.parse(all.find((e) => e["detail-type"] === DetailType.rotated)!.detail);
@@ -64,7 +64,7 @@ describe("broker end to end on moto", () => {
     const asked = Array.from({ length: 200 }, () => request("herd-client"));
     await publishRequests(h, asked);
 
-    const answers = await collect(h, replies, 200, 90_000);
+    const answers = await collect(h.sqs, replies, 200, 90_000);
     expect(answers).toHaveLength(200);
     const ready = answers.map((a) => TokenReady.parse(a.detail));
     expect(new Set(ready.map((r) => r.requestId))).toEqual(new Set(asked.map((a) => a.requestId)));
@@ -72,7 +72,7 @@ describe("broker end to end on moto", () => {
     expect(h.sandbox.calls("herd-client")).toBe(1);
     expect(h.sandbox.calls()).toBe(1);
     expect(poller.stats.batches).toBeGreaterThan(1); // the herd spanned batches, yet one call
-    published.push(...(await collect(h, tail, 201, 30_000)));
+    published.push(...(await collect(h.sqs, tail, 201, 30_000)));
   });
 
   it("herd: 3 clients interleaved -> exactly 3 NewStore calls", async () => {
@@ -82,7 +82,7 @@ describe("broker end to end on moto", () => {
     const asked = Array.from({ length: 200 }, (_, i) => request(clients[i % 3]!));
     await publishRequests(h, asked);
 
-    const answers = await collect(h, replies, 200, 90_000);
+    const answers = await collect(h.sqs, replies, 200, 90_000);
     const ready = answers.map((a) => TokenReady.parse(a.detail));
     expect(ready).toHaveLength(200);
     expect(new Set(ready.map((r) => r.requestId))).toEqual(new Set(asked.map((a) => a.requestId)));
@@ -93,7 +93,7 @@ describe("broker end to end on moto", () => {
       expect(h.sandbox.calls(c)).toBe(1);
     }
     expect(h.sandbox.calls()).toBe(3);
-    published.push(...(await collect(h, tail, 203, 30_000)));
+    published.push(...(await collect(h.sqs, tail, 203, 30_000)));
   });
 
   it("NewStore 401 -> every waiting request gets NEWSTORE_REJECTED, not retryable, from one call", async () => {
@@ -103,7 +103,7 @@ describe("broker end to end on moto", () => {
     const asked = Array.from({ length: 30 }, () => request("revoked-client"));
     await publishRequests(h, asked);
 
-    const answers = await collect(h, replies, 30);
+    const answers = await collect(h.sqs, replies, 30);
     expect(answers).toHaveLength(30);
     for (const a of answers) {
       expect(a["detail-type"]).toBe(DetailType.failed);
@@ -117,7 +117,7 @@ describe("broker end to end on moto", () => {
       new GetQueueAttributesCommand({ QueueUrl: resources.requestQueue.url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
     );
     expect(Attributes).toMatchObject({ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" });
-    published.push(...(await collect(h, tail, 30)));
+    published.push(...(await collect(h.sqs, tail, 30)));
   });
 
   it("answers invalid and unknown-client requests with token.failed, and never retries them", async () => {
@@ -127,7 +127,7 @@ describe("broker end to end on moto", () => {
       request("nobody-registered"),
       { clientId: "no-requester" }, // cannot be answered: dropped
     ]);
-    const answers = await collect(h, replies, 2);
+    const answers = await collect(h.sqs, replies, 2);
     const codes = answers.map((a) => TokenFailed.parse(a.detail)).map((f) => [f.requestId === "not-a-uuid" ? "bad" : "unknown", f.code, f.retryable]);
     expect(codes.sort()).toEqual([
       ["bad", "INVALID_REQUEST", false],
@@ -135,7 +135,7 @@ describe("broker end to end on moto", () => {
     ]);
     expect(poller.stats.failed).toBe(0);
     expect(h.sandbox.calls()).toBe(0);
-    published.push(...(await collect(h, tail, 2)));
+    published.push(...(await collect(h.sqs, tail, 2)));
   });
 
   it("never writes a client secret or an access token to a log line or an event", async () => {

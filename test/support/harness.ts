@@ -172,15 +172,15 @@ export async function publishRequests(h: Harness, details: object[], source = "i
 }
 
 /** Receives (and deletes) envelopes from a queue until `count` arrived or the time is up. */
-export async function collect(h: Harness, queue: QueueRef, count: number, timeoutMs = 60_000): Promise<EventEnvelope[]> {
+export async function collect(sqs: SQSClient, queue: QueueRef, count: number, timeoutMs = 60_000): Promise<EventEnvelope[]> {
   const received: EventEnvelope[] = [];
   const deadline = Date.now() + timeoutMs;
   while (received.length < count && Date.now() < deadline) {
-    const out = await h.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
     const messages = out.Messages ?? [];
     if (messages.length === 0) continue;
     received.push(...messages.map((m) => JSON.parse(m.Body!) as EventEnvelope));
-    await h.sqs.send(
+    await sqs.send(
       new DeleteMessageBatchCommand({
         QueueUrl: queue.url,
         Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
