@@ -1,24 +1,20 @@
 // The broker's logic for one SQS batch. Pure: every effect goes through the ports passed in, so
 // the same code runs in Lambda, in the local runtime and in unit tests with in-memory ports.
 import { BrokerError, sanitize } from "./errors.js";
+import { fifoFailures, parseQueueItem, safeJson } from "./messages.js";
 import type { Clock, EventPublisher, Logger, ParameterStore, TokenIssuer } from "./ports.js";
-import {
-  type BrokerEvent,
-  Credentials,
-  describeIssues,
-  EventEnvelope,
-  Requester,
-  type RotationReason,
-  StoredToken,
-  TokenRequested,
-} from "./schemas.js";
+import { type BrokerEvent, Credentials, describeIssues, type RotationReason, StoredToken, type TokenRequested } from "./schemas.js";
 import { brokerDefaults, credentialsParameterName, DetailType, type Names, tokenParameterName } from "./settings.js";
+import { createUsageTracker } from "./usage.js";
 
 export interface BrokerConfig {
   names: Pick<Names, "parameterPrefix">;
   marginSeconds?: number;
   forceRefreshIntervalSeconds?: number;
   rejectionHoldSeconds?: number;
+  refreshAheadSeconds?: number;
+  idleWindowSeconds?: number;
+  usageWriteIntervalSeconds?: number;
 }
 
 export interface BrokerPorts {
@@ -75,8 +71,11 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   const marginSeconds = config.marginSeconds ?? brokerDefaults.marginSeconds;
   const forceIntervalMs = (config.forceRefreshIntervalSeconds ?? brokerDefaults.forceRefreshIntervalSeconds) * 1000;
   const rejectionHoldMs = (config.rejectionHoldSeconds ?? brokerDefaults.rejectionHoldSeconds) * 1000;
+  const refreshAheadMs = (config.refreshAheadSeconds ?? brokerDefaults.refreshAheadSeconds) * 1000;
+  const idleWindowMs = (config.idleWindowSeconds ?? brokerDefaults.idleWindowSeconds) * 1000;
   const { parameters, events, newstore, clock, log } = ports;
   const memory = new Map<string, CachedToken>();
+  const usage = createUsageTracker(config.names, ports, (config.usageWriteIntervalSeconds ?? brokerDefaults.usageWriteIntervalSeconds) * 1000);
   // Rejected credentials, by client: a herd of requests (or consumers retrying) must not turn
   // one rejection into a storm of calls. Keyed by updatedAt, so new credentials are tried at once.
   const rejections = new Map<string, { updatedAt: string; untilMs: number; error: BrokerError }>();
@@ -163,6 +162,13 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   }
 
   async function serveClient(clientId: string, pending: Pending[], deadline: number | undefined): Promise<ClientOutcome> {
+    const outcome = await decide(clientId, pending, deadline);
+    // Only a client that was served counts as used: unknown or rejected ones are not kept warm.
+    if (outcome.events.some((o) => o.event.detailType === DetailType.ready)) await usage.touch(clientId);
+    return outcome;
+  }
+
+  async function decide(clientId: string, pending: Pending[], deadline: number | undefined): Promise<ClientOutcome> {
     const ready = (cached: CachedToken): Outgoing[] =>
       pending.map(({ messageId, request }) => ({
         messageId,
@@ -218,19 +224,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
       }
       const reason: RotationReason = force ? "forced" : "requested";
       log.info("token refreshed", { clientId, requests: pending.length, reason, version: fresh.version, expiresAt: fresh.token.expiresAt });
-      const rotated: Outgoing = {
-        event: {
-          detailType: DetailType.rotated,
-          detail: {
-            clientId,
-            parameterName: fresh.parameterName,
-            parameterVersion: fresh.version,
-            expiresAt: fresh.token.expiresAt,
-            reason,
-          },
-        },
-      };
-      return { events: [rotated, ...ready(fresh)], retry: [] };
+      return { events: [{ event: rotated(fresh, reason) }, ...ready(fresh)], retry: [] };
     } catch (error) {
       if (error instanceof BrokerError) {
         log.warn("token request failed", { clientId, requests: pending.length, code: error.code, reason: error.message });
@@ -242,29 +236,59 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     }
   }
 
+  /** The schedule's work: refresh tokens about to expire of clients used within the idle window. */
+  async function refreshDue(skip: ReadonlySet<string>, deadline: number | undefined): Promise<Outgoing[]> {
+    const out: Outgoing[] = [];
+    const candidates = (await usage.active(idleWindowMs)).filter((clientId) => !skip.has(clientId));
+    let refreshed = 0;
+    for (const clientId of candidates) {
+      if (deadline !== undefined && clock.now() >= deadline) {
+        log.warn("scheduled refresh ran out of time; the next one continues", { remaining: candidates.length - refreshed });
+        break;
+      }
+      try {
+        const current = memory.get(clientId) ?? (await readToken(clientId));
+        // No token means the client was never served (or was revoked): nothing to keep warm.
+        if (!current || current.expiresAtMs - clock.now() > refreshAheadMs) continue;
+        const fresh = await refresh(await readCredentials(clientId), deadline);
+        refreshed += 1;
+        log.info("token refreshed", { clientId, reason: "scheduled", version: fresh.version, expiresAt: fresh.token.expiresAt });
+        out.push({ event: rotated(fresh, "scheduled") });
+      } catch (error) {
+        // Nobody waits on a scheduled refresh: the next tick, or a request, tries again.
+        log.warn("scheduled refresh failed", { clientId, error: error instanceof BrokerError ? error.code : errorSummary(error) });
+      }
+    }
+    log.info("scheduled refresh done", { activeClients: candidates.length, refreshed });
+    return out;
+  }
+
   return {
     memory,
     async handleBatch(messages, { deadline } = {}) {
       const outgoing: Outgoing[] = [];
       const retry = new Set<string>();
       const byClient = new Map<string, Pending[]>();
+      let scheduled = false;
 
       for (const message of messages) {
-        const parsed = parseRequest(message.body);
-        if (parsed.ok) {
-          const list = byClient.get(parsed.request.clientId) ?? [];
-          list.push({ messageId: message.messageId, request: parsed.request });
-          byClient.set(parsed.request.clientId, list);
-        } else if (parsed.replyTo) {
-          log.warn("invalid token request", { messageId: message.messageId, requestId: parsed.replyTo.requestId, reason: parsed.reason });
-          const { requestId, clientId, requester } = parsed.replyTo;
+        const item = parseQueueItem(message.body);
+        if (item.kind === "request") {
+          const list = byClient.get(item.request.clientId) ?? [];
+          list.push({ messageId: message.messageId, request: item.request });
+          byClient.set(item.request.clientId, list);
+        } else if (item.kind === "refresh-due") {
+          scheduled = true; // several in one batch are one piece of work
+        } else if (item.replyTo) {
+          log.warn("invalid token request", { messageId: message.messageId, requestId: item.replyTo.requestId, reason: item.reason });
+          const { requestId, clientId, requester } = item.replyTo;
           outgoing.push({
             messageId: message.messageId,
-            event: failure(requestId, clientId, requester, new BrokerError("INVALID_REQUEST", parsed.reason, false)),
+            event: failure(requestId, clientId, requester, new BrokerError("INVALID_REQUEST", item.reason, false)),
           });
         } else {
           // Nobody to answer: retrying cannot help, so the message is dropped with a trace.
-          log.error("unanswerable message dropped", { messageId: message.messageId, reason: parsed.reason });
+          log.error("unanswerable message dropped", { messageId: message.messageId, reason: item.reason });
         }
       }
 
@@ -273,6 +297,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
         outgoing.push(...outcome.events);
         for (const id of outcome.retry) retry.add(id);
       }
+      if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), deadline)));
 
       if (outgoing.length > 0) {
         const { failed } = await events.publish(outgoing.map((o) => o.event));
@@ -287,35 +312,17 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   };
 }
 
-type ParsedRequest =
-  | { ok: true; request: TokenRequested }
-  | { ok: false; reason: string; replyTo?: { requestId: string; clientId: string; requester: string } };
-
-/** Reads a queue message: an EventBridge envelope around `token.requested`. */
-export function parseRequest(body: string): ParsedRequest {
-  const envelope = EventEnvelope.safeParse(safeJson(body));
-  if (!envelope.success) return { ok: false, reason: `not an EventBridge event: ${describeIssues(envelope.error)}` };
-  const detail = envelope.data.detail;
-  const replyTo = readReplyTo(detail);
-  if (envelope.data["detail-type"] !== DetailType.requested) {
-    return { ok: false, reason: `unexpected detail-type ${sanitize(envelope.data["detail-type"], [], 64)}`, replyTo };
-  }
-  const request = TokenRequested.safeParse(detail);
-  if (!request.success) return { ok: false, reason: `invalid token.requested: ${describeIssues(request.error)}`, replyTo };
-  return { ok: true, request: request.data };
-}
-
-/** What a reply can be routed by, read from an invalid request: own string properties only. */
-function readReplyTo(detail: unknown) {
-  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return undefined;
-  const own = (key: string) => {
-    const value = Object.hasOwn(detail, key) ? (detail as Record<string, unknown>)[key] : undefined;
-    return typeof value === "string" ? value : undefined;
+function rotated(cached: CachedToken, reason: RotationReason): BrokerEvent {
+  return {
+    detailType: DetailType.rotated,
+    detail: {
+      clientId: cached.token.clientId,
+      parameterName: cached.parameterName,
+      parameterVersion: cached.version,
+      expiresAt: cached.token.expiresAt,
+      reason,
+    },
   };
-  const requestId = own("requestId");
-  const requester = own("requester");
-  if (!requestId || requestId.length > 256 || !Requester.safeParse(requester).success) return undefined;
-  return { requestId, requester: requester!, clientId: (own("clientId") ?? "").slice(0, 256) };
 }
 
 function failure(requestId: string, clientId: string, requester: string, error: BrokerError): BrokerEvent {
@@ -325,22 +332,8 @@ function failure(requestId: string, clientId: string, requester: string, error: 
   };
 }
 
-/** FIFO order must hold: once a message fails, every message after it in the batch fails too. */
-export function fifoFailures(messageIds: readonly string[], failed: ReadonlySet<string>): string[] {
-  const first = messageIds.findIndex((id) => failed.has(id));
-  return first < 0 ? [] : messageIds.slice(first);
-}
-
 function toCached(parameterName: string, version: number, token: StoredToken): CachedToken {
   return { parameterName, version, token, issuedAtMs: Date.parse(token.issuedAt), expiresAtMs: Date.parse(token.expiresAt) };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function errorSummary(error: unknown): string {

@@ -10,8 +10,10 @@ export interface StoredParameter {
 export interface ParameterStore {
   /** The decrypted value, or undefined when the parameter does not exist. */
   get(name: string): Promise<StoredParameter | undefined>;
-  /** Writes a SecureString, overwriting; returns the new version. */
-  put(name: string, value: string): Promise<{ version: number }>;
+  /** Every parameter below a path (one level), decrypted. */
+  getByPath(path: string): Promise<Array<StoredParameter & { name: string }>>;
+  /** Writes, overwriting: a SecureString unless `plain`; returns the new version. */
+  put(name: string, value: string, options?: { plain?: boolean }): Promise<{ version: number }>;
 }
 
 export interface EventPublisher {

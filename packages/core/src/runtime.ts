@@ -14,6 +14,8 @@ export interface BrokerSettings {
   marginSeconds: number;
   forceRefreshIntervalSeconds: number;
   rejectionHoldSeconds: number;
+  refreshAheadSeconds: number;
+  idleWindowSeconds: number;
   tokenUrlTemplate: string;
 }
 
@@ -27,6 +29,8 @@ export function brokerSettingsFromEnv(env: Environment): BrokerSettings {
     marginSeconds: seconds(env, Env.marginSeconds, brokerDefaults.marginSeconds),
     forceRefreshIntervalSeconds: seconds(env, Env.forceRefreshIntervalSeconds, brokerDefaults.forceRefreshIntervalSeconds),
     rejectionHoldSeconds: seconds(env, Env.rejectionHoldSeconds, brokerDefaults.rejectionHoldSeconds),
+    refreshAheadSeconds: seconds(env, Env.refreshAheadSeconds, brokerDefaults.refreshAheadSeconds),
+    idleWindowSeconds: seconds(env, Env.idleWindowSeconds, brokerDefaults.idleWindowSeconds),
     tokenUrlTemplate: env[Env.tokenUrl] || brokerDefaults.tokenUrlTemplate,
   };
 }

@@ -3,6 +3,8 @@
 
 export const APP_NAME = "newstore-auth";
 export const BROKER_SOURCE = "newstore-auth.broker";
+/** Source of the broker's internal work items (the refresh schedule, the admin API). */
+export const INTERNAL_SOURCE = "newstore-auth.internal";
 
 export const DetailType = {
   requested: "token.requested",
@@ -12,6 +14,14 @@ export const DetailType = {
   revoked: "token.revoked",
 } as const;
 export type DetailTypeName = (typeof DetailType)[keyof typeof DetailType];
+
+/**
+ * Work the broker takes only from its own queue, never from the bus: the bus rule forwards
+ * `token.requested` alone, so a consumer cannot send these.
+ */
+export const InternalDetailType = {
+  refreshDue: "token.refresh-due",
+} as const;
 
 export interface Names {
   stage: string;
@@ -47,6 +57,12 @@ export function namesFor(stage: string, overrides: NameOverrides = {}): Names {
   };
 }
 
+export const usageParameterPath = (names: Pick<Names, "parameterPrefix">) => `${names.parameterPrefix}/usage`;
+
+/** When the broker last saw a request for a client (its own bookkeeping for scheduled refresh). */
+export const usageParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
+  `${usageParameterPath(names)}/${clientId}`;
+
 export const credentialsParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
   `${names.parameterPrefix}/credentials/${clientId}`;
 
@@ -61,6 +77,13 @@ export const replyPattern = (requester: string) => ({
   source: [BROKER_SOURCE],
   "detail-type": [DetailType.ready, DetailType.failed],
   detail: { requester: [requester] },
+});
+
+/** EventBridge pattern of a consumer's rotation rule: rotations and revocations of its clients. */
+export const rotationPattern = (clientIds: readonly string[]) => ({
+  source: [BROKER_SOURCE],
+  "detail-type": [DetailType.rotated, DetailType.revoked],
+  detail: { clientId: [...clientIds] },
 });
 
 /** EventBridge pattern that matches everything the broker publishes (events tail, audit). */
@@ -95,8 +118,39 @@ export const brokerDefaults = {
   retryAfterCapMs: 5_000,
   backoffBaseMs: 200,
   backoffCapMs: 2_000,
+  /** The schedule refreshes tokens expiring within this; above the consumers' 300 s margin. */
+  refreshAheadSeconds: 600,
+  /** Clients not requested for this long are no longer refreshed on schedule. */
+  idleWindowSeconds: 24 * 3600,
+  /** The broker records a client's last request in SSM at most this often. */
+  usageWriteIntervalSeconds: 3600,
   /** Time the broker keeps for itself at the end of a batch (publishing, SSM writes). */
   batchReserveMs: 8_000,
+} as const;
+
+export const refreshSchedule = {
+  /** How often `token.refresh-due` reaches the broker's queue. */
+  everyMinutes: 5,
+} as const;
+
+/** The body of a `token.refresh-due` work item, shaped like the events the queue carries. */
+export function refreshDueMessage(id: string, time: string) {
+  return { version: "0", id, "detail-type": InternalDetailType.refreshDue, source: INTERNAL_SOURCE, time, detail: {} };
+}
+
+export const consumerDefaults = {
+  minValiditySeconds: 300,
+  timeoutMs: 10_000,
+  /** Replies nobody took are worthless after a few minutes: the queue drops them. */
+  replyRetentionSeconds: 15 * 60,
+} as const;
+
+/** Environment variables the consumer SDK reads; the TokenConsumer construct sets them. */
+export const ConsumerEnv = {
+  requester: "NEWSTORE_AUTH_REQUESTER",
+  busName: "NEWSTORE_AUTH_BUS_NAME",
+  replyQueueUrl: "NEWSTORE_AUTH_REPLY_QUEUE_URL",
+  parameterPrefix: "NEWSTORE_AUTH_PARAMETER_PREFIX",
 } as const;
 
 /** Environment variables the broker reads; the stack sets them, so does the local runtime. */
@@ -108,4 +162,6 @@ export const Env = {
   marginSeconds: "NEWSTORE_AUTH_MARGIN_SECONDS",
   forceRefreshIntervalSeconds: "NEWSTORE_AUTH_FORCE_REFRESH_INTERVAL_SECONDS",
   rejectionHoldSeconds: "NEWSTORE_AUTH_REJECTION_HOLD_SECONDS",
+  refreshAheadSeconds: "NEWSTORE_AUTH_REFRESH_AHEAD_SECONDS",
+  idleWindowSeconds: "NEWSTORE_AUTH_IDLE_WINDOW_SECONDS",
 } as const;

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
-import { type Broker, createBroker, fifoFailures } from "../src/broker.js";
+import { type Broker, createBroker } from "../src/broker.js";
+import { fifoFailures } from "../src/messages.js";
 import { TokenFailed, TokenReady, TokenRotated } from "../src/schemas.js";
-import { credentialsParameterName, namesFor, tokenParameterName } from "../src/settings.js";
+import { credentialsParameterName, namesFor, refreshDueMessage, tokenParameterName } from "../src/settings.js";
 import {
   CapturingLogger,
   credentials,
@@ -54,7 +55,7 @@ describe("broker logic", () => {
 
     expect(result.failedMessageIds).toEqual([]);
     expect(newstore.calls).toHaveLength(1);
-    expect(parameters.puts).toBe(1);
+    expect(parameters.tokenPuts).toBe(1);
     const ready = events.of("token.ready");
     expect(ready.map((r) => r.requestId).sort()).toEqual(messages.map((m) => JSON.parse(m.body).detail.requestId).sort());
     expect(new Set(ready.map((r) => r.parameterVersion))).toEqual(new Set([1]));
@@ -205,7 +206,7 @@ describe("broker logic", () => {
     expect(failed).toHaveLength(3);
     for (const f of failed) expect(f).toMatchObject({ code, retryable });
     expect(events.of("token.ready")).toHaveLength(0);
-    expect(parameters.puts).toBe(0);
+    expect(parameters.tokenPuts).toBe(0);
   });
 
   it("remembers a rejection: no second NewStore call until the credentials change or the hold passes", async () => {
@@ -309,5 +310,116 @@ describe("fifoFailures", () => {
     expect(fifoFailures(["a", "b", "c", "d"], new Set(["c"]))).toEqual(["c", "d"]);
     expect(fifoFailures(["a", "b"], new Set())).toEqual([]);
     expect(fifoFailures(["a", "b", "c"], new Set(["a", "c"]))).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("scheduled refresh (token.refresh-due)", () => {
+  let clock: FakeClock;
+  let parameters: MemoryParameters;
+  let events: RecordingPublisher;
+  let newstore: ScriptedIssuer;
+  let log: CapturingLogger;
+  let broker: Broker;
+  const newBroker = () => createBroker({ names }, { parameters, events, newstore, clock, log });
+  const tick = () => ({ messageId: randomUUID(), body: JSON.stringify(refreshDueMessage(randomUUID(), new Date(clock.now()).toISOString())) });
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    parameters = new MemoryParameters();
+    events = new RecordingPublisher();
+    newstore = new ScriptedIssuer();
+    log = new CapturingLogger();
+    broker = newBroker();
+    for (const id of ["alpha", "beta"]) {
+      await parameters.put(credentialsParameterName(names, id), JSON.stringify(credentials(id, clock.now())));
+    }
+  });
+
+  it("refreshes a used client's token once it expires within refreshAheadSeconds (600)", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(3600 - 601);
+    await broker.handleBatch([tick()]);
+    expect(newstore.calls).toHaveLength(1);
+    clock.advance(1); // 600 s left
+    const result = await broker.handleBatch([tick()]);
+    expect(result.failedMessageIds).toEqual([]);
+    expect(newstore.calls).toHaveLength(2);
+    expect(events.of("token.rotated").map((r) => [r.reason, r.parameterVersion])).toEqual([
+      ["requested", 1],
+      ["scheduled", 2],
+    ]);
+    expect(events.of("token.ready")).toHaveLength(1); // nobody asked: no ready
+  });
+
+  it("stops refreshing a client not requested within the idle window (24 h)", async () => {
+    await broker.handleBatch([request("alpha")]);
+    let calls = 0;
+    // tick every 5 minutes for 26 hours, as the schedule does
+    for (let t = 300; t <= 26 * 3600; t += 300) {
+      clock.advance(300);
+      await broker.handleBatch([tick()]);
+      calls = newstore.calls.length;
+      if (t > 24 * 3600 + 3600) break;
+    }
+    const lastScheduled = events.of("token.rotated").filter((r) => r.reason === "scheduled");
+    expect(lastScheduled.length).toBeGreaterThan(0);
+    const lastIssued = Date.parse(lastScheduled.at(-1)!.expiresAt) - 3600_000;
+    expect(lastIssued).toBeLessThanOrEqual(Date.parse("2026-12-04T12:00:00.000Z") + 24 * 3600_000);
+    expect(calls).toBe(1 + lastScheduled.length);
+  });
+
+  it("does not refresh a client that was never served", async () => {
+    await broker.handleBatch([request("gamma")]); // unknown client
+    newstore.script = [rejected()];
+    await broker.handleBatch([request("beta")]); // rejected
+    clock.advance(3500);
+    await broker.handleBatch([tick()]);
+    expect(newstore.calls).toHaveLength(1);
+    expect(events.of("token.rotated")).toHaveLength(0);
+  });
+
+  it("remembers usage across a cold start, writing it at most once an hour per client", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(60);
+    await broker.handleBatch([request("alpha"), request("alpha")]);
+    expect(parameters.putNames.filter((n) => n.endsWith("/usage/alpha"))).toHaveLength(1);
+    clock.advance(3600);
+    await broker.handleBatch([request("alpha")]); // refreshes (token was 5 min from expiry), records usage
+    expect(parameters.putNames.filter((n) => n.endsWith("/usage/alpha"))).toHaveLength(2);
+
+    const cold = newBroker();
+    clock.advance(3000); // 600 s left on the token issued an hour ago
+    await cold.handleBatch([tick()]);
+    expect(events.of("token.rotated").map((r) => r.reason)).toEqual(["requested", "requested", "scheduled"]);
+  });
+
+  it("ignores a refresh-due that does not come from the broker's own source", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(3300);
+    const forged = requestMessage({ requestId: randomUUID(), clientId: "alpha", requester: "orders-sync" }, "token.refresh-due");
+    await broker.handleBatch([forged]);
+    expect(newstore.calls).toHaveLength(1);
+    expect(events.of("token.failed")[0]).toMatchObject({ code: "INVALID_REQUEST" });
+  });
+
+  it("treats a failed scheduled refresh as the next tick's work, not a failed message", async () => {
+    await broker.handleBatch([request("alpha"), request("beta")]);
+    clock.advance(3300);
+    newstore.script = [unavailable()];
+    const result = await broker.handleBatch([tick(), tick()]);
+    expect(result.failedMessageIds).toEqual([]);
+    expect(newstore.calls).toHaveLength(4); // one failed, one refreshed: one call each, not one per tick
+    expect(events.of("token.rotated").filter((r) => r.reason === "scheduled")).toHaveLength(1);
+    clock.advance(300);
+    await broker.handleBatch([tick()]);
+    expect(events.of("token.rotated").filter((r) => r.reason === "scheduled")).toHaveLength(2);
+  });
+
+  it("serves requests and the schedule in one batch without refreshing a client twice", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(3400);
+    await broker.handleBatch([tick(), request("alpha")]);
+    expect(newstore.calls).toHaveLength(2);
+    expect(events.of("token.rotated").map((r) => r.reason)).toEqual(["requested", "requested"]);
   });
 });

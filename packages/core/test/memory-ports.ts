@@ -27,8 +27,20 @@ export class MemoryParameters implements ParameterStore {
     }
     return this.values.get(name);
   }
+  async getByPath(path: string) {
+    this.gets += 1;
+    return [...this.values]
+      .filter(([name]) => name.startsWith(`${path}/`) && !name.slice(path.length + 1).includes("/"))
+      .map(([name, v]) => ({ name, ...v }));
+  }
+  /** Writes of token parameters (usage records are counted apart). */
+  get tokenPuts() {
+    return this.putNames.filter((n) => n.includes("/tokens/")).length;
+  }
+  readonly putNames: string[] = [];
   async put(name: string, value: string) {
     this.puts += 1;
+    this.putNames.push(name);
     const version = (this.values.get(name)?.version ?? 0) + 1;
     this.values.set(name, { value, version });
     return { version };

@@ -1,5 +1,6 @@
 import {
   GetParameterCommand,
+  GetParametersByPathCommand,
   ParameterNotFound,
   ParameterTier,
   PutParameterCommand,
@@ -26,17 +27,29 @@ export function ssmParameterStore(client: SSMClient, options: SsmStoreOptions = 
         throw error;
       }
     },
-    async put(name, value) {
+    async getByPath(path) {
+      const found: Array<{ name: string; value: string; version: number }> = [];
+      let NextToken: string | undefined;
+      do {
+        const out = await client.send(new GetParametersByPathCommand({ Path: path, WithDecryption: true, NextToken }));
+        for (const p of out.Parameters ?? []) {
+          if (p.Name && p.Value !== undefined && p.Version !== undefined) found.push({ name: p.Name, value: p.Value, version: p.Version });
+        }
+        NextToken = out.NextToken;
+      } while (NextToken);
+      return found;
+    },
+    async put(name, value, { plain = false } = {}) {
       // The advanced tier costs money: only a value over the standard 4 KB gets it.
       const tier = Buffer.byteLength(value, "utf8") > STANDARD_LIMIT_BYTES ? ParameterTier.ADVANCED : ParameterTier.STANDARD;
       const { Version } = await client.send(
         new PutParameterCommand({
           Name: name,
           Value: value,
-          Type: "SecureString",
+          Type: plain ? "String" : "SecureString",
           Overwrite: true,
           Tier: tier,
-          ...(options.kmsKeyId ? { KeyId: options.kmsKeyId } : {}),
+          ...(options.kmsKeyId && !plain ? { KeyId: options.kmsKeyId } : {}),
         }),
       );
       if (Version === undefined) throw new Error(`SSM returned no version for ${name}`);
