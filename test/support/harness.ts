@@ -3,15 +3,18 @@
 // queue poller. Nothing here mocks the AWS SDK.
 import { randomUUID } from "node:crypto";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import {
+  brokerQueue,
+  type Clock,
   credentialsParameterName,
   DetailType,
   Env,
   type EventEnvelope,
   namesFor,
   type Names,
+  refreshDueMessage,
 } from "@newstore-auth/core";
 import { createBrokerHandler } from "@newstore-auth/functions/broker";
 import { startMoto, type MotoServer } from "@newstore-auth/local/moto";
@@ -34,7 +37,7 @@ export interface Harness {
   /** Every access token the sandbox issued, across resets. */
   issuedTokens(): string[];
   /** Wipes moto and the sandbox, provisions afresh, starts a cold broker. */
-  reset(options?: { brokerEnv?: Record<string, string> }): Promise<Provisioned>;
+  reset(options?: { brokerEnv?: Record<string, string>; clock?: Clock }): Promise<Provisioned>;
   stopBroker(): Promise<void>;
   close(): Promise<void>;
 }
@@ -53,6 +56,7 @@ export async function startHarness(stage = "it"): Promise<Harness> {
   Object.assign(process.env, {
     AWS_ENDPOINT_URL: moto.endpoint,
     AWS_REGION: REGION,
+    AWS_DEFAULT_REGION: REGION,
     AWS_ACCESS_KEY_ID: "testing",
     AWS_SECRET_ACCESS_KEY: "testing",
   });
@@ -73,7 +77,7 @@ export async function startHarness(stage = "it"): Promise<Harness> {
     names,
     secrets: [],
     issuedTokens: () => [...earlierTokens, ...sandbox.issuedTokens()],
-    async reset({ brokerEnv = {} } = {}) {
+    async reset({ brokerEnv = {}, clock }: { brokerEnv?: Record<string, string>; clock?: Clock } = {}) {
       await harness.stopBroker();
       await moto.reset();
       earlierTokens.push(...sandbox.issuedTokens());
@@ -88,6 +92,7 @@ export async function startHarness(stage = "it"): Promise<Harness> {
           ...brokerEnv,
         },
         aws: { maxAttempts: 1 },
+        clock,
       });
       poller = startPoller({
         sqs,
@@ -188,6 +193,17 @@ export async function collect(sqs: SQSClient, queue: QueueRef, count: number, ti
     );
   }
   return received;
+}
+
+/** What the refresh schedule sends: a token.refresh-due work item on the broker's queue. */
+export async function sendRefreshDue(h: Harness, queue: QueueRef, at: number): Promise<void> {
+  await h.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queue.url,
+      MessageGroupId: brokerQueue.messageGroupId,
+      MessageBody: JSON.stringify(refreshDueMessage(randomUUID(), new Date(at).toISOString())),
+    }),
+  );
 }
 
 /** Reads a token parameter at the version a token.ready names. */

@@ -62,7 +62,11 @@ export interface BatchResult {
 }
 
 export interface Broker {
-  handleBatch(messages: QueueMessage[], options?: { deadline?: number }): Promise<BatchResult>;
+  /**
+   * `timeLeftMs` is the batch's remaining time (Lambda's, less a reserve), measured in real time:
+   * the domain clock may be simulated.
+   */
+  handleBatch(messages: QueueMessage[], options?: { timeLeftMs?: () => number }): Promise<BatchResult>;
   /** The in-memory token cache of this container; SSM stays the source of truth. */
   readonly memory: Map<string, CachedToken>;
 }
@@ -124,7 +128,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     return parsed.data;
   }
 
-  async function issue(credentials: Credentials, deadline: number | undefined) {
+  async function issue(credentials: Credentials, timeLeft: () => number) {
     const { clientId, updatedAt } = credentials;
     const held = rejections.get(clientId);
     if (held && held.updatedAt === updatedAt && clock.now() < held.untilMs) {
@@ -132,7 +136,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
       throw held.error;
     }
     try {
-      const issued = await newstore.issue(credentials, { deadline });
+      const issued = await newstore.issue(credentials, { timeLeftMs: timeLeft() });
       rejections.delete(clientId);
       return issued;
     } catch (error) {
@@ -143,9 +147,9 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     }
   }
 
-  async function refresh(credentials: Credentials, deadline: number | undefined): Promise<CachedToken> {
+  async function refresh(credentials: Credentials, timeLeft: () => number): Promise<CachedToken> {
     const issuedAtMs = clock.now(); // before the call, so expiresAt errs early, never late
-    const issued = await issue(credentials, deadline);
+    const issued = await issue(credentials, timeLeft);
     const token: StoredToken = {
       clientId: credentials.clientId,
       accessToken: issued.accessToken,
@@ -161,14 +165,14 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     return cached;
   }
 
-  async function serveClient(clientId: string, pending: Pending[], deadline: number | undefined): Promise<ClientOutcome> {
-    const outcome = await decide(clientId, pending, deadline);
+  async function serveClient(clientId: string, pending: Pending[], timeLeft: () => number): Promise<ClientOutcome> {
+    const outcome = await decide(clientId, pending, timeLeft);
     // Only a client that was served counts as used: unknown or rejected ones are not kept warm.
     if (outcome.events.some((o) => o.event.detailType === DetailType.ready)) await usage.touch(clientId);
     return outcome;
   }
 
-  async function decide(clientId: string, pending: Pending[], deadline: number | undefined): Promise<ClientOutcome> {
+  async function decide(clientId: string, pending: Pending[], timeLeft: () => number): Promise<ClientOutcome> {
     const ready = (cached: CachedToken): Outgoing[] =>
       pending.map(({ messageId, request }) => ({
         messageId,
@@ -208,7 +212,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
       const credentials = await readCredentials(clientId);
       let fresh: CachedToken;
       try {
-        fresh = await refresh(credentials, deadline);
+        fresh = await refresh(credentials, timeLeft);
       } catch (error) {
         if (!(error instanceof BrokerError)) throw error;
         if (current && current.expiresAtMs > clock.now()) {
@@ -237,12 +241,12 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   }
 
   /** The schedule's work: refresh tokens about to expire of clients used within the idle window. */
-  async function refreshDue(skip: ReadonlySet<string>, deadline: number | undefined): Promise<Outgoing[]> {
+  async function refreshDue(skip: ReadonlySet<string>, timeLeft: () => number): Promise<Outgoing[]> {
     const out: Outgoing[] = [];
     const candidates = (await usage.active(idleWindowMs)).filter((clientId) => !skip.has(clientId));
     let refreshed = 0;
     for (const clientId of candidates) {
-      if (deadline !== undefined && clock.now() >= deadline) {
+      if (timeLeft() <= 0) {
         log.warn("scheduled refresh ran out of time; the next one continues", { remaining: candidates.length - refreshed });
         break;
       }
@@ -250,7 +254,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
         const current = memory.get(clientId) ?? (await readToken(clientId));
         // No token means the client was never served (or was revoked): nothing to keep warm.
         if (!current || current.expiresAtMs - clock.now() > refreshAheadMs) continue;
-        const fresh = await refresh(await readCredentials(clientId), deadline);
+        const fresh = await refresh(await readCredentials(clientId), timeLeft);
         refreshed += 1;
         log.info("token refreshed", { clientId, reason: "scheduled", version: fresh.version, expiresAt: fresh.token.expiresAt });
         out.push({ event: rotated(fresh, "scheduled") });
@@ -265,7 +269,7 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
 
   return {
     memory,
-    async handleBatch(messages, { deadline } = {}) {
+    async handleBatch(messages, { timeLeftMs = () => Number.POSITIVE_INFINITY } = {}) {
       const outgoing: Outgoing[] = [];
       const retry = new Set<string>();
       const byClient = new Map<string, Pending[]>();
@@ -292,12 +296,12 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
         }
       }
 
-      const outcomes = await Promise.all([...byClient].map(([clientId, pending]) => serveClient(clientId, pending, deadline)));
+      const outcomes = await Promise.all([...byClient].map(([clientId, pending]) => serveClient(clientId, pending, timeLeftMs)));
       for (const outcome of outcomes) {
         outgoing.push(...outcome.events);
         for (const id of outcome.retry) retry.add(id);
       }
-      if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), deadline)));
+      if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), timeLeftMs)));
 
       if (outgoing.length > 0) {
         const { failed } = await events.publish(outgoing.map((o) => o.event));

@@ -105,9 +105,9 @@ export function createNewStoreClient(options: NewStoreClientOptions = {}): Token
   }
 
   return {
-    async issue(credentials, { deadline } = {}) {
+    async issue(credentials, { timeLeftMs = Number.POSITIVE_INFINITY } = {}) {
       const start = clock.now();
-      const end = Math.min(start + o.budgetMs, deadline ?? Number.POSITIVE_INFINITY);
+      const end = start + Math.min(o.budgetMs, timeLeftMs);
       let attempts = 0;
       let last: { reason: string; status?: number } = { reason: "no time left to call it" };
       for (;;) {

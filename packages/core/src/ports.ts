@@ -29,8 +29,8 @@ export interface IssuedToken {
 }
 
 export interface TokenIssuer {
-  /** Calls NewStore; throws NewStoreError. `deadline` (epoch ms) bounds all retries. */
-  issue(credentials: Credentials, options?: { deadline?: number }): Promise<IssuedToken>;
+  /** Calls NewStore; throws NewStoreError. `timeLeftMs` bounds all retries, with the budget. */
+  issue(credentials: Credentials, options?: { timeLeftMs?: number }): Promise<IssuedToken>;
 }
 
 export interface Clock {

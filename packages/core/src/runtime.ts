@@ -6,7 +6,7 @@ import { type Broker, createBroker } from "./broker.js";
 import { eventBridgePublisher } from "./aws/eventbridge.js";
 import { ssmParameterStore } from "./aws/ssm.js";
 import { createNewStoreClient } from "./newstore.js";
-import { type Logger, systemClock } from "./ports.js";
+import { type Clock, type Logger, systemClock } from "./ports.js";
 import { brokerDefaults, Env, type Names, namesFor } from "./settings.js";
 
 export interface BrokerSettings {
@@ -40,7 +40,7 @@ export interface AwsClientOptions {
   maxAttempts?: number;
 }
 
-export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClientOptions = {}): Broker {
+export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClientOptions = {}, clock: Clock = systemClock): Broker {
   const settings = brokerSettingsFromEnv(env);
   // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
   const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
@@ -50,7 +50,7 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
     parameters: ssmParameterStore(ssm),
     events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
     newstore: createNewStoreClient({ tokenUrlTemplate }),
-    clock: systemClock,
+    clock,
     log,
   });
 }

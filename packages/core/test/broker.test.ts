@@ -415,6 +415,15 @@ describe("scheduled refresh (token.refresh-due)", () => {
     expect(events.of("token.rotated").filter((r) => r.reason === "scheduled")).toHaveLength(2);
   });
 
+  it("leaves scheduled work to the next tick when the batch's time is up", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(3300);
+    const result = await broker.handleBatch([tick()], { timeLeftMs: () => 0 });
+    expect(result.failedMessageIds).toEqual([]);
+    expect(newstore.calls).toHaveLength(1);
+    expect(log.lines.some((l) => l.message.startsWith("scheduled refresh ran out of time"))).toBe(true);
+  });
+
   it("serves requests and the schedule in one batch without refreshing a client twice", async () => {
     await broker.handleBatch([request("alpha")]);
     clock.advance(3400);
