@@ -1,6 +1,7 @@
 import type { SSTConfig } from "sst";
 import { APP_NAME } from "@newstore-auth/core/settings";
 import { BrokerStack } from "./stacks/BrokerStack.js";
+import { ExampleConsumerStack } from "./stacks/ExampleConsumerStack.js";
 
 export default {
   config(input) {
@@ -13,5 +14,8 @@ export default {
   // A method, not an arrow property: SST strips `stacks(app)` when it loads the config shallowly.
   stacks(app) {
     app.stack(BrokerStack);
+    // The example consumer (stacks/ExampleConsumerStack.ts) is not deployed to real stages by
+    // default: deploy it with NEWSTORE_AUTH_EXAMPLE_CONSUMER=1 in the deploying shell.
+    if (process.env.NEWSTORE_AUTH_EXAMPLE_CONSUMER === "1") app.stack(ExampleConsumerStack);
   },
 } satisfies SSTConfig;

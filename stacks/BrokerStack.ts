@@ -1,10 +1,23 @@
 // The broker: bus → rule → FIFO queue → one serialized Lambda. Every name and queue setting comes
 // from core's settings module, which the local runtime provisions from too.
 import { Duration } from "aws-cdk-lib";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { EventBus, Function, Queue, type StackContext } from "sst/constructs";
-import { brokerQueue, Env, namesFor, requestPattern } from "@newstore-auth/core/settings";
+import {
+  brokerQueue,
+  credentialsParameterName,
+  Env,
+  namesFor,
+  refreshDueMessage,
+  refreshSchedule,
+  requestPattern,
+  tokenParameterName,
+  usageParameterPath,
+} from "@newstore-auth/core/settings";
+import { toCdkPattern } from "./eventPattern.js";
 
 export function BrokerStack({ stack, app }: StackContext) {
   const names = namesFor(app.stage, {
@@ -22,8 +35,8 @@ export function BrokerStack({ stack, app }: StackContext) {
     retentionPeriod: Duration.seconds(brokerQueue.deadLetterRetentionSeconds),
   });
 
-  const parameterArn = (path: string) =>
-    `arn:${stack.partition}:ssm:${stack.region}:${stack.account}:parameter${names.parameterPrefix}/${path}`;
+  // SSM parameter ARNs have no '/' between "parameter" and a name that starts with one.
+  const parameterArn = (name: string) => `arn:${stack.partition}:ssm:${stack.region}:${stack.account}:parameter${name}`;
 
   const fromNames = {
     [Env.stage]: names.stage,
@@ -50,12 +63,22 @@ export function BrokerStack({ stack, app }: StackContext) {
     permissions: [
       new PolicyStatement({
         actions: ["ssm:GetParameter"],
-        resources: [parameterArn("credentials/*")],
+        resources: [parameterArn(credentialsParameterName(names, "*"))],
       }),
       // Only the broker writes tokens.
       new PolicyStatement({
         actions: ["ssm:GetParameter", "ssm:PutParameter"],
-        resources: [parameterArn("tokens/*")],
+        resources: [parameterArn(tokenParameterName(names, "*"))],
+      }),
+      // Its record of when each client was last requested (plain String parameters, no KMS),
+      // which the scheduled refresh lists: GetParametersByPath is authorized on the path itself.
+      new PolicyStatement({
+        actions: ["ssm:GetParameter", "ssm:PutParameter"],
+        resources: [parameterArn(`${usageParameterPath(names)}/*`)],
+      }),
+      new PolicyStatement({
+        actions: ["ssm:GetParametersByPath"],
+        resources: [parameterArn(usageParameterPath(names))],
       }),
       // SecureString parameters use the AWS managed SSM key, whose id is not known up front:
       // allow any key, but only through SSM and only the one aliased aws/ssm.
@@ -94,7 +117,7 @@ export function BrokerStack({ stack, app }: StackContext) {
 
   bus.addRules(stack, {
     tokenRequested: {
-      pattern: toSstPattern(requestPattern),
+      pattern: toCdkPattern(requestPattern),
       targets: {
         brokerQueue: {
           type: "queue",
@@ -106,6 +129,20 @@ export function BrokerStack({ stack, app }: StackContext) {
     },
   });
 
+  // The scheduled refresh reaches the broker through its own queue, so the broker stays the only
+  // writer of tokens. A schedule rule lives on the default bus. Its body is the settings' shape
+  // with EventBridge's event id and time filled in: the time makes every body distinct, which
+  // matters because the FIFO queue drops same-content messages for 5 minutes.
+  const refreshRule = new events.Rule(stack, "RefreshSchedule", {
+    schedule: events.Schedule.rate(Duration.minutes(refreshSchedule.everyMinutes)),
+    targets: [
+      new targets.SqsQueue(queue.cdk.queue, {
+        messageGroupId: brokerQueue.messageGroupId,
+        message: events.RuleTargetInput.fromObject(refreshDueMessage(events.EventField.eventId, events.EventField.time)),
+      }),
+    ],
+  });
+
   stack.addOutputs({
     BusName: bus.eventBusName,
     QueueUrl: queue.queueUrl,
@@ -113,10 +150,6 @@ export function BrokerStack({ stack, app }: StackContext) {
     ParameterPrefix: names.parameterPrefix,
   });
 
-  return { names, bus, queue, deadLetterQueue, broker };
-}
-
-/** settings holds EventBridge's JSON patterns; SST spells `detail-type` as `detailType`. */
-function toSstPattern({ "detail-type": detailType, ...rest }: { "detail-type"?: string[]; source?: string[]; detail?: Record<string, unknown> }) {
-  return { ...rest, ...(detailType && { detailType }) };
+  // Other stacks take these with `use(BrokerStack)` (see ExampleConsumerStack).
+  return { names, bus, queue, deadLetterQueue, broker, refreshRule };
 }

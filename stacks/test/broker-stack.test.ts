@@ -1,104 +1,51 @@
 // Synthesizes the real SST app (functions built, no AWS calls) and checks the template against
 // DESIGN: the serialization chain, the FIFO settings and the broker's least-privilege role.
-import { fileURLToPath } from "node:url";
-import { Aws } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
-import { App, getStack } from "sst/constructs";
-import { initProject } from "sst/project.js";
+import { Match, type Template } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { APP_NAME, brokerQueue, Env, namesFor } from "@newstore-auth/core/settings";
+import {
+  brokerQueue,
+  Env,
+  InternalDetailType,
+  namesFor,
+  refreshDueMessage,
+  refreshSchedule,
+} from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
+import {
+  ACCOUNT,
+  functionByHandler,
+  list,
+  only,
+  PARTITION,
+  queueAllowsRule,
+  REGION,
+  render,
+  roleOf,
+  roleStatements,
+  synthesize,
+  type Statement,
+} from "./template.js";
 
 const STAGE = "test";
 const names = namesFor(STAGE);
-// The app gets AWS pseudo parameters as its account and region, so any ARN the stack builds
-// from them renders with these placeholders (and one hard-coded region or account would show).
-const PARTITION = "${AWS::Partition}";
-const REGION = "${AWS::Region}";
-const ACCOUNT = "${AWS::AccountId}";
 
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** Renders a CloudFormation value as a readable string: `${Ref}`, `${Logical.Attr}`, joins inlined. */
-function render(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (isObject(value) && Object.keys(value).length === 1) {
-    const [fn, arg] = Object.entries(value)[0]!;
-    if (fn === "Ref" && typeof arg === "string") return `\${${arg}}`;
-    if (fn === "Fn::GetAtt" && Array.isArray(arg)) return `\${${arg.join(".")}}`;
-    if (fn === "Fn::Join" && Array.isArray(arg)) {
-      const [separator, parts] = arg as [string, unknown[]];
-      return parts.map(render).join(separator);
-    }
-  }
-  throw new Error(`cannot render ${JSON.stringify(value)}`);
-}
-
-const isIntrinsic = (value: Json) => Object.keys(value).length === 1 && /^(Ref|Fn::)/.test(Object.keys(value)[0]!);
-
-/** render() applied to every intrinsic inside a structure (policy conditions and the like). */
-function renderDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(renderDeep);
-  if (isObject(value)) {
-    return isIntrinsic(value) ? render(value) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDeep(v)]));
-  }
-  return value;
-}
-
-const list = (value: unknown): unknown[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
-
-interface Statement {
-  Effect: string;
-  Action: string[];
-  Resource: string[];
-  Condition?: unknown;
-  raw: Json;
-}
-
-const normalize = (raw: Json): Statement => ({
-  Effect: raw.Effect as string,
-  Action: list(raw.Action).map(render),
-  Resource: list(raw.Resource).map(render),
-  Condition: renderDeep(raw.Condition),
-  raw,
-});
-
-function only<T>(found: Record<string, T>, what: string): [string, T] {
-  const entries = Object.entries(found);
-  expect(entries.length, `exactly one ${what}`).toBe(1);
-  return entries[0]!;
-}
+// What the "deploying shell" sets (the stack copies tuning keys from it, and only those set).
+const shellTuning = { [Env.refreshAheadSeconds]: "900", [Env.marginSeconds]: "240" };
 
 let template: Template;
 let synthMs = 0;
-const savedEnv: Record<string, string | undefined> = {};
-const deployShellEnv = Object.values(Env);
+let restoreEnv = () => {};
 
 beforeAll(async () => {
-  const started = Date.now();
-  // SST resolves handlers and writes its bundled config relative to the working directory.
-  process.chdir(fileURLToPath(new URL("../..", import.meta.url)));
-  // The stack reads these from the deploying shell; the template under test must not depend on
-  // whoever runs the test.
-  for (const key of deployShellEnv) {
-    savedEnv[key] = process.env[key];
-    delete process.env[key];
-  }
-  await initProject({ stage: STAGE });
-  const app = new App({ mode: "deploy", name: APP_NAME, stage: STAGE, account: Aws.ACCOUNT_ID, region: Aws.REGION });
-  app.stack(BrokerStack);
-  // Builds the functions; without it they are inline placeholders.
-  await app.finish();
-  template = Template.fromStack(getStack(BrokerStack));
-  synthMs = Date.now() - started;
+  // The stack reads every Env key from the deploying shell.
+  const synth = await synthesize({ stage: STAGE, stacks: [BrokerStack], shellEnv: Object.values(Env), setEnv: shellTuning });
+  [template] = synth.templates as [Template];
+  synthMs = synth.ms;
+  restoreEnv = synth.restore;
 });
 
 afterAll(() => {
-  for (const [key, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
+  restoreEnv();
   console.log(`BrokerStack synthesized in ${synthMs} ms`);
 });
 
@@ -108,13 +55,7 @@ describe("BrokerStack", () => {
     only(template.findResources("AWS::SQS::Queue", { Properties: { QueueName: names.requestQueueName } }), "request queue");
   const deadLetterQueue = () =>
     only(template.findResources("AWS::SQS::Queue", { Properties: { QueueName: names.deadLetterQueueName } }), "dead-letter queue");
-  const broker = () => {
-    const fns = Object.entries(template.findResources("AWS::Lambda::Function")).filter(([, fn]) =>
-      String(fn.Properties.Handler).endsWith("broker.handler"),
-    );
-    expect(fns.length, "exactly one built broker function").toBe(1);
-    return fns[0]!;
-  };
+  const broker = () => functionByHandler(template, "broker.handler");
 
   it("creates the bus with the stage's name", () => {
     const [, resource] = bus();
@@ -172,22 +113,36 @@ describe("BrokerStack", () => {
     expect(render(target.Arn)).toBe(`\${${queueId}.Arn}`);
     expect(target.SqsParameters.MessageGroupId).toBe(brokerQueue.messageGroupId);
 
-    // Without this queue policy EventBridge cannot deliver.
-    const policies = Object.values(template.findResources("AWS::SQS::QueuePolicy")).filter((p) =>
-      list(p.Properties.Queues).some((q) => render(q) === `\${${queueId}}`),
+    expect(queueAllowsRule(template, queueId, ruleId), "the queue policy lets the rule deliver").toBe(true);
+  });
+
+  it("puts token.refresh-due into the same queue on the refresh schedule", () => {
+    const [queueId] = queue();
+    const [ruleId, rule] = only(
+      template.findResources("AWS::Events::Rule", { Properties: { ScheduleExpression: Match.anyValue() } }),
+      "schedule rule",
     );
-    const statements = policies.flatMap((p) => list(p.Properties.PolicyDocument.Statement) as Json[]);
-    expect(
-      statements.some(
-        (s) =>
-          isObject(s.Principal) &&
-          s.Principal.Service === "events.amazonaws.com" &&
-          list(s.Action).includes("sqs:SendMessage") &&
-          isObject(s.Condition) &&
-          isObject(s.Condition.ArnEquals) &&
-          render(s.Condition.ArnEquals["aws:SourceArn"]) === `\${${ruleId}.Arn}`,
-      ),
-    ).toBe(true);
+    expect(rule.Properties.ScheduleExpression).toBe(`rate(${refreshSchedule.everyMinutes} minutes)`);
+    expect(rule.Properties.ScheduleExpression).toBe("rate(5 minutes)");
+    expect(rule.Properties, "schedules run on the default bus").not.toHaveProperty("EventBusName");
+    expect(rule.Properties.State).toBe("ENABLED");
+    expect(rule.Properties.Targets).toHaveLength(1);
+    const [target] = rule.Properties.Targets;
+    expect(render(target.Arn)).toBe(`\${${queueId}.Arn}`);
+    expect(target.SqsParameters.MessageGroupId).toBe(brokerQueue.messageGroupId);
+    expect(queueAllowsRule(template, queueId, ruleId), "the queue policy lets the schedule deliver").toBe(true);
+
+    // EventBridge fills the body from the scheduled event: the same shape as the settings' message.
+    const { InputPathsMap: paths, InputTemplate: body } = target.InputTransformer;
+    expect(body).toContain(InternalDetailType.refreshDue);
+    expect(body).toContain("token.refresh-due");
+    expect(paths).toEqual({ id: "$.id", time: "$.time" });
+    const scheduled = { id: "7bf73129-1428-4cd3-a780-95db273d1602", time: "2024-05-01T12:05:00Z" };
+    const filled = (body as string).replace(/<(\w+)>/g, (_, name: string) => {
+      const field = (paths[name] as string).replace(/^\$\./, "") as keyof typeof scheduled;
+      return JSON.stringify(scheduled[field]); // EventBridge quotes a string it puts outside quotes
+    });
+    expect(JSON.parse(filled)).toEqual(refreshDueMessage(scheduled.id, scheduled.time));
   });
 
   it("sets the broker's environment from the names", () => {
@@ -198,7 +153,17 @@ describe("BrokerStack", () => {
     expect(variables[Env.busName]).toBe("newstore-auth-test");
     expect(variables[Env.busName]).toBe(busResource.Properties.Name);
     expect(variables[Env.parameterPrefix]).toBe("/newstore-auth/test");
-    expect(variables).not.toHaveProperty(Env.tokenUrl); // only when set at deploy time
+  });
+
+  it("copies the broker's tuning from the deploying shell only when set there", () => {
+    const [, fn] = broker();
+    const variables = fn.Properties.Environment.Variables;
+    // beforeAll set exactly these two in the "shell" and removed every other Env key.
+    expect(variables[Env.refreshAheadSeconds]).toBe(shellTuning[Env.refreshAheadSeconds]);
+    expect(variables[Env.marginSeconds]).toBe(shellTuning[Env.marginSeconds]);
+    expect(variables).not.toHaveProperty(Env.idleWindowSeconds);
+    expect(variables).not.toHaveProperty(Env.tokenUrl);
+    expect(variables).not.toHaveProperty(Env.rejectionHoldSeconds);
   });
 
   it("outputs what operators and other stacks need", () => {
@@ -212,26 +177,12 @@ describe("BrokerStack", () => {
   });
 
   describe("the broker's role", () => {
-    const role = () => {
-      const [, fn] = broker();
-      const roleId = render(fn.Properties.Role).match(/^\$\{(.+)\.Arn\}$/)?.[1];
-      expect(roleId, "the broker's role is a resource of this stack").toBeDefined();
-      return [roleId!, template.toJSON().Resources[roleId!] as Json & { Properties: Json }] as const;
-    };
-    const statements = (): Statement[] => {
-      const [roleId, resource] = role();
-      const attached = [
-        ...Object.values(template.findResources("AWS::IAM::Policy")),
-        ...Object.values(template.findResources("AWS::IAM::ManagedPolicy")),
-      ].filter((p) => list(p.Properties.Roles).some((r) => render(r) === `\${${roleId}}`));
-      const documents = [
-        ...attached.map((p) => p.Properties.PolicyDocument as Json),
-        ...(list(resource.Properties.Policies) as Json[]).map((p) => p.PolicyDocument as Json),
-      ];
-      return documents.flatMap((d) => list(d.Statement) as Json[]).map(normalize);
-    };
+    const role = () => roleOf(template, broker()[1]);
+    const statements = (): Statement[] => roleStatements(template, role()[0]);
     const credentials = `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/newstore-auth/test/credentials/*`;
     const tokens = `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/newstore-auth/test/tokens/*`;
+    const usagePath = `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/newstore-auth/test/usage`;
+    const usage = `${usagePath}/*`;
 
     it("has no wildcard actions or resources and only the services it uses", () => {
       const all = statements();
@@ -247,18 +198,21 @@ describe("BrokerStack", () => {
       expect([...services].sort()).toEqual(["events", "kms", "sqs", "ssm"]);
       // The only managed policy is Lambda's logging one (AWS's, not ours to narrow here).
       const [, resource] = role();
-      expect(list(resource.Properties.ManagedPolicyArns).map(render)).toEqual([
+      expect(list(resource.Properties.ManagedPolicyArns).map((arn) => render(arn))).toEqual([
         `arn:${PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`,
       ]);
     });
 
-    it("reads credentials and reads and writes tokens, nothing else in SSM", () => {
+    it("reads credentials, reads and writes tokens and usage, lists usage, nothing else in SSM", () => {
       const ssm = statements().filter((s) => s.Action.some((a) => a.startsWith("ssm:")));
-      for (const s of ssm) expect(s.Action.every((a) => a === "ssm:GetParameter" || a === "ssm:PutParameter")).toBe(true);
+      const allowed = ["ssm:GetParameter", "ssm:PutParameter", "ssm:GetParametersByPath"];
+      for (const s of ssm) expect(s.Action.every((a) => allowed.includes(a)), JSON.stringify(s.raw)).toBe(true);
       const resourcesOf = (action: string) =>
         [...new Set(ssm.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource))].sort();
-      expect(resourcesOf("ssm:GetParameter")).toEqual([credentials, tokens].sort());
-      expect(resourcesOf("ssm:PutParameter")).toEqual([tokens]);
+      expect(resourcesOf("ssm:GetParameter")).toEqual([credentials, tokens, usage].sort());
+      expect(resourcesOf("ssm:PutParameter")).toEqual([tokens, usage].sort());
+      // Authorized on the path's own ARN, not on what lies below it.
+      expect(resourcesOf("ssm:GetParametersByPath")).toEqual([usagePath]);
     });
 
     it("uses KMS only through SSM and only with the aws/ssm key", () => {
