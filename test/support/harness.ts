@@ -6,6 +6,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import {
+  AdminEnv,
   brokerQueue,
   type Clock,
   credentialsParameterName,
@@ -16,7 +17,9 @@ import {
   type Names,
   refreshDueMessage,
 } from "@newstore-auth/core";
+import { createAdminHandler } from "@newstore-auth/functions/admin";
 import { createBrokerHandler } from "@newstore-auth/functions/broker";
+import { type HttpApi, startHttpApi } from "@newstore-auth/local/http-api";
 import { startMoto, type MotoServer } from "@newstore-auth/local/moto";
 import { type Poller, startPoller } from "@newstore-auth/local/poller";
 import { type BrokerResources, provisionBroker, provisionEventsTail, provisionReplyQueue, type QueueRef } from "@newstore-auth/local/provision";
@@ -48,6 +51,17 @@ export interface Provisioned {
   tail: QueueRef;
   poller: Poller;
 }
+
+/** The admin API, the real handler over HTTP, wired to this harness's broker queue. */
+export async function startAdmin(h: Harness, resources: BrokerResources, env: Record<string, string> = {}): Promise<HttpApi> {
+  const handler = createAdminHandler({
+    env: { [Env.stage]: h.names.stage, [AdminEnv.brokerQueueUrl]: resources.requestQueue.url, [AdminEnv.apiKey]: ADMIN_KEY, ...env },
+    aws: { maxAttempts: 1 },
+  });
+  return startHttpApi(handler);
+}
+
+export const ADMIN_KEY = "local-test-admin-key";
 
 export async function startHarness(stage = "it"): Promise<Harness> {
   const moto = await startMoto();

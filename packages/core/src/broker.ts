@@ -4,7 +4,14 @@ import { BrokerError, sanitize } from "./errors.js";
 import { fifoFailures, parseQueueItem, safeJson } from "./messages.js";
 import type { Clock, EventPublisher, Logger, ParameterStore, TokenIssuer } from "./ports.js";
 import { type BrokerEvent, Credentials, describeIssues, type RotationReason, StoredToken, type TokenRequested } from "./schemas.js";
-import { brokerDefaults, credentialsParameterName, DetailType, type Names, tokenParameterName } from "./settings.js";
+import {
+  brokerDefaults,
+  credentialsParameterName,
+  DetailType,
+  type Names,
+  tokenParameterName,
+  usageParameterName,
+} from "./settings.js";
 import { createUsageTracker } from "./usage.js";
 
 export interface BrokerConfig {
@@ -267,12 +274,44 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     return out;
   }
 
+  /** After a PUT: the token is refreshed with the new credentials now, not when it expires. */
+  async function credentialsChanged(clientId: string, timeLeft: () => number): Promise<Outgoing[]> {
+    rejections.delete(clientId);
+    const current = memory.get(clientId) ?? (await readToken(clientId));
+    if (!current) {
+      log.info("credentials changed; no token to refresh", { clientId });
+      return [];
+    }
+    try {
+      const fresh = await refresh(await readCredentials(clientId), timeLeft);
+      log.info("token refreshed", { clientId, reason: "credentials-changed", version: fresh.version, expiresAt: fresh.token.expiresAt });
+      return [{ event: rotated(fresh, "credentials-changed") }];
+    } catch (error) {
+      if (!(error instanceof BrokerError)) throw error;
+      // The old token stays valid at NewStore until it expires; requests will retry the new ones.
+      log.error("credentials changed but the token could not be refreshed with them", { clientId, code: error.code, reason: error.message });
+      return [];
+    }
+  }
+
+  /** After a DELETE: nothing of the client is left, and consumers are told. */
+  async function credentialsDeleted(clientId: string): Promise<Outgoing[]> {
+    memory.delete(clientId);
+    rejections.delete(clientId);
+    usage.forget(clientId);
+    const removed = await parameters.delete(tokenParameterName(config.names, clientId));
+    await parameters.delete(usageParameterName(config.names, clientId));
+    log.info("token revoked", { clientId, tokenRemoved: removed });
+    return [{ event: { detailType: DetailType.revoked, detail: { clientId, reason: "credentials-deleted" } } }];
+  }
+
   return {
     memory,
     async handleBatch(messages, { timeLeftMs = () => Number.POSITIVE_INFINITY } = {}) {
       const outgoing: Outgoing[] = [];
       const retry = new Set<string>();
       const byClient = new Map<string, Pending[]>();
+      const work: Array<{ messageId: string; kind: "credentials-changed" | "credentials-deleted"; clientId: string }> = [];
       let scheduled = false;
 
       for (const message of messages) {
@@ -283,6 +322,8 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
           byClient.set(item.request.clientId, list);
         } else if (item.kind === "refresh-due") {
           scheduled = true; // several in one batch are one piece of work
+        } else if (item.kind === "credentials-changed" || item.kind === "credentials-deleted") {
+          work.push({ messageId: message.messageId, kind: item.kind, clientId: item.clientId });
         } else if (item.replyTo) {
           log.warn("invalid token request", { messageId: message.messageId, requestId: item.replyTo.requestId, reason: item.reason });
           const { requestId, clientId, requester } = item.replyTo;
@@ -300,6 +341,16 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
       for (const outcome of outcomes) {
         outgoing.push(...outcome.events);
         for (const id of outcome.retry) retry.add(id);
+      }
+      // Admin work after the requests that came with it, in the order it was sent.
+      for (const { messageId, kind, clientId } of work) {
+        try {
+          const produced = kind === "credentials-changed" ? await credentialsChanged(clientId, timeLeftMs) : await credentialsDeleted(clientId);
+          outgoing.push(...produced.map((o) => ({ ...o, messageId })));
+        } catch (error) {
+          log.error("work item failed; it will be redelivered", { kind, clientId, error: errorSummary(error) });
+          retry.add(messageId);
+        }
       }
       if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), timeLeftMs)));
 

@@ -1,7 +1,7 @@
 // What arrives on the broker's queue, read defensively: the queue carries EventBridge envelopes
 // of `token.requested` (from the bus) and the broker's own work items (schedule, admin API).
 import { sanitize } from "./errors.js";
-import { describeIssues, EventEnvelope, Requester, TokenRequested } from "./schemas.js";
+import { ClientId, describeIssues, EventEnvelope, Requester, TokenRequested } from "./schemas.js";
 import { DetailType, INTERNAL_SOURCE, InternalDetailType } from "./settings.js";
 
 export interface ReplyTo {
@@ -13,13 +13,15 @@ export interface ReplyTo {
 export type QueueItem =
   | { kind: "request"; request: TokenRequested }
   | { kind: "refresh-due" }
+  | { kind: "credentials-changed"; clientId: string }
+  | { kind: "credentials-deleted"; clientId: string }
   | { kind: "invalid"; reason: string; replyTo?: ReplyTo };
 
 export function parseQueueItem(body: string): QueueItem {
   const envelope = EventEnvelope.safeParse(safeJson(body));
   if (!envelope.success) return { kind: "invalid", reason: `not an EventBridge event: ${describeIssues(envelope.error)}` };
   const { "detail-type": detailType, source, detail } = envelope.data;
-  if (detailType === InternalDetailType.refreshDue && source === INTERNAL_SOURCE) return { kind: "refresh-due" };
+  if (source === INTERNAL_SOURCE) return parseWorkItem(detailType, detail);
   const replyTo = readReplyTo(detail);
   if (detailType !== DetailType.requested) {
     return { kind: "invalid", reason: `unexpected detail-type ${sanitize(detailType, [], 64)}`, replyTo };
@@ -27,6 +29,19 @@ export function parseQueueItem(body: string): QueueItem {
   const request = TokenRequested.safeParse(detail);
   if (!request.success) return { kind: "invalid", reason: `invalid token.requested: ${describeIssues(request.error)}`, replyTo };
   return { kind: "request", request: request.data };
+}
+
+function parseWorkItem(detailType: string, detail: unknown): QueueItem {
+  if (detailType === InternalDetailType.refreshDue) return { kind: "refresh-due" };
+  const kind =
+    detailType === InternalDetailType.credentialsChanged
+      ? "credentials-changed"
+      : detailType === InternalDetailType.credentialsDeleted
+        ? "credentials-deleted"
+        : undefined;
+  const clientId = ClientId.safeParse((detail as { clientId?: unknown } | null)?.clientId);
+  if (!kind || !clientId.success) return { kind: "invalid", reason: `unreadable work item ${sanitize(detailType, [], 64)}` };
+  return { kind, clientId: clientId.data };
 }
 
 /** What a reply can be routed by, read from an invalid request: own string properties only. */

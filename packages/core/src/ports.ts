@@ -7,13 +7,36 @@ export interface StoredParameter {
   version: number;
 }
 
+export type NamedParameter = StoredParameter & { name: string };
+
 export interface ParameterStore {
   /** The decrypted value, or undefined when the parameter does not exist. */
   get(name: string): Promise<StoredParameter | undefined>;
+  /** Several at once (one call per 10 names); missing ones are absent from the result. */
+  getMany(names: string[]): Promise<Map<string, StoredParameter>>;
   /** Every parameter below a path (one level), decrypted. */
-  getByPath(path: string): Promise<Array<StoredParameter & { name: string }>>;
-  /** Writes, overwriting: a SecureString unless `plain`; returns the new version. */
-  put(name: string, value: string, options?: { plain?: boolean }): Promise<{ version: number }>;
+  getByPath(path: string): Promise<NamedParameter[]>;
+  /** One page below a path, in SSM's order. */
+  getPage(path: string, page: { limit: number; nextToken?: string }): Promise<{ items: NamedParameter[]; nextToken?: string }>;
+  /**
+   * Writes a SecureString (a plain String with `plain`); returns the new version. With `create`
+   * it fails with ParameterExistsError instead of overwriting.
+   */
+  put(name: string, value: string, options?: { plain?: boolean; create?: boolean }): Promise<{ version: number }>;
+  /** Removes it; false when there was nothing to remove. */
+  delete(name: string): Promise<boolean>;
+}
+
+export class ParameterExistsError extends Error {
+  constructor(readonly parameterName: string) {
+    super(`${parameterName} exists already`);
+    this.name = "ParameterExistsError";
+  }
+}
+
+/** The broker's own queue, for work that is not a consumer's request (admin API, schedule). */
+export interface WorkQueue {
+  send(item: object): Promise<void>;
 }
 
 export interface EventPublisher {

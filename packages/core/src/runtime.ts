@@ -1,13 +1,17 @@
 // Wiring of the broker from environment variables: shared by the Lambda handler and the local
 // runtime, so both read the same settings the same way.
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { type Admin, createAdmin } from "./admin.js";
+import { sqsWorkQueue } from "./aws/sqs.js";
 import { type Broker, createBroker } from "./broker.js";
 import { eventBridgePublisher } from "./aws/eventbridge.js";
 import { ssmParameterStore } from "./aws/ssm.js";
 import { createNewStoreClient } from "./newstore.js";
 import { type Clock, type Logger, systemClock } from "./ports.js";
-import { brokerDefaults, Env, type Names, namesFor } from "./settings.js";
+import { AdminEnv, brokerDefaults, DEFAULT_ALLOWED_ROLES, Env, type Names, namesFor } from "./settings.js";
+import { Tenant } from "./schemas.js";
 
 export interface BrokerSettings {
   names: Names;
@@ -51,6 +55,43 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
     events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
     newstore: createNewStoreClient({ tokenUrlTemplate }),
     clock,
+    log,
+  });
+}
+
+export interface AdminSettings {
+  names: Names;
+  brokerQueueUrl: string;
+  allowedRoles: string[];
+  defaultTenant?: string;
+  /** Checked by the handler when set; on AWS, API Gateway checks the key instead. */
+  apiKey?: string;
+}
+
+export function adminSettingsFromEnv(env: Environment): AdminSettings {
+  const stage = env[Env.stage];
+  if (!stage) throw new Error(`${Env.stage} is not set: the admin API needs its stage to name its resources`);
+  const brokerQueueUrl = env[AdminEnv.brokerQueueUrl];
+  if (!brokerQueueUrl) throw new Error(`${AdminEnv.brokerQueueUrl} is not set: the admin API tells the broker through its queue`);
+  const roles = env[AdminEnv.allowedRoles]?.split(",").map((r) => r.trim()).filter(Boolean);
+  const defaultTenant = env[AdminEnv.defaultTenant] || undefined;
+  if (defaultTenant && !Tenant.safeParse(defaultTenant).success) {
+    throw new Error(`${AdminEnv.defaultTenant} must be 1-63 of a-z 0-9 -, got ${JSON.stringify(defaultTenant)}`);
+  }
+  return {
+    names: namesFor(stage, { parameterPrefix: env[Env.parameterPrefix] || undefined, busName: env[Env.busName] || undefined }),
+    brokerQueueUrl,
+    allowedRoles: roles?.length ? roles : [...DEFAULT_ALLOWED_ROLES],
+    defaultTenant,
+    apiKey: env[AdminEnv.apiKey] || undefined,
+  };
+}
+
+export function createAdminFromSettings(settings: AdminSettings, log: Logger, aws: AwsClientOptions = {}): Admin {
+  return createAdmin(settings, {
+    parameters: ssmParameterStore(new SSMClient({ maxAttempts: aws.maxAttempts })),
+    work: sqsWorkQueue(new SQSClient({ maxAttempts: aws.maxAttempts }), settings.brokerQueueUrl),
+    clock: systemClock,
     log,
   });
 }

@@ -133,3 +133,41 @@ export function describeIssues(error: z.ZodError): string {
     .map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`)
     .join("; ");
 }
+
+// Admin API bodies. `role` (singular) is what existing users send; `roles` and `tenant` are new.
+
+const Secret = z.string().min(1).max(1024);
+const Role = z.string().min(1).max(128);
+
+export const CreateCredentialsBody = z.strictObject({
+  client_id: ClientId,
+  client_secret: Secret,
+  role: Role.optional(),
+  roles: z.array(Role).max(100).optional(),
+  tenant: Tenant.optional(),
+});
+export type CreateCredentialsBody = z.infer<typeof CreateCredentialsBody>;
+
+/** PUT: what it names replaces the stored value; what it leaves out is kept. */
+export const ReplaceCredentialsBody = z.strictObject({
+  client_id: ClientId.optional(),
+  client_secret: Secret.optional(),
+  role: Role.optional(),
+  roles: z.array(Role).max(100).optional(),
+  tenant: Tenant.optional(),
+});
+export type ReplaceCredentialsBody = z.infer<typeof ReplaceCredentialsBody>;
+
+/** The failing fields of a body, by name; messages describe rules, never the values sent. */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) fields[key.slice(0, 64)] = "unknown field";
+      continue;
+    }
+    const field = issue.path.length ? issue.path.join(".") : "body";
+    fields[field] ??= issue.message;
+  }
+  return fields;
+}

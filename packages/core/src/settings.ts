@@ -21,7 +21,56 @@ export type DetailTypeName = (typeof DetailType)[keyof typeof DetailType];
  */
 export const InternalDetailType = {
   refreshDue: "token.refresh-due",
+  /** From the admin API after PUT: refresh the client's token with the new credentials. */
+  credentialsChanged: "credentials.changed",
+  /** From the admin API after DELETE: remove the client's token, publish token.revoked. */
+  credentialsDeleted: "credentials.deleted",
 } as const;
+
+/** NewStore's roles (scopes) known today; the allowed list is configuration with this default. */
+export const DEFAULT_ALLOWED_ROLES = [
+  "audit-events:read",
+  "catalog:import-schemas:read",
+  "catalog:import-schemas:write",
+  "catalog:pricebook-export:read",
+  "catalog:product-export:read",
+  "checkout:carts:read",
+  "checkout:carts:write",
+  "clienteling:profile:read",
+  "customer:profile:read",
+  "customer:profile:write",
+  "fiscalization:orders:read",
+  "fiscalization:orders:write",
+  "iam:providers:read",
+  "iam:providers:write",
+  "iam:roles:read",
+  "iam:roles:write",
+  "iam:users:read",
+  "iam:users:write",
+  "inventory:reservations:read",
+  "inventory:reservations:write",
+  "newstore:configuration:read",
+  "newstore:configuration:write",
+  "promotions:config:read",
+  "promotions:config:write",
+  "promotions:reason-codes:read",
+  "promotions:reason-codes:write",
+  "shipments:read",
+  "taxes:preview-transactions:write",
+  "taxes:transactions:read",
+] as const;
+
+export const adminApi = {
+  maxBodyBytes: 16 * 1024,
+  /** Usage plan throttling: operators, not traffic. */
+  throttleRatePerSecond: 5,
+  throttleBurst: 10,
+  defaultPageSize: 25,
+  maxPageSize: 100,
+} as const;
+
+/** The CLI's requester name: `token get` waits on replies routed by it, like any consumer. */
+export const CLI_REQUESTER = "newstore-auth-cli";
 
 export interface Names {
   stage: string;
@@ -30,6 +79,8 @@ export interface Names {
   busName: string;
   requestQueueName: string;
   deadLetterQueueName: string;
+  /** Reply queue of the operator CLI (`token get`). */
+  cliReplyQueueName: string;
 }
 
 export interface NameOverrides {
@@ -54,6 +105,7 @@ export function namesFor(stage: string, overrides: NameOverrides = {}): Names {
     // FIFO queue names must end in .fifo, and so must their dead-letter queues.
     requestQueueName: `${APP_NAME}-${stage}-broker.fifo`,
     deadLetterQueueName: `${APP_NAME}-${stage}-broker-dlq.fifo`,
+    cliReplyQueueName: `${APP_NAME}-${stage}-cli-replies`,
   };
 }
 
@@ -133,10 +185,13 @@ export const refreshSchedule = {
   everyMinutes: 5,
 } as const;
 
-/** The body of a `token.refresh-due` work item, shaped like the events the queue carries. */
-export function refreshDueMessage(id: string, time: string) {
-  return { version: "0", id, "detail-type": InternalDetailType.refreshDue, source: INTERNAL_SOURCE, time, detail: {} };
+/** A work item for the broker's queue, shaped like the events the queue carries. */
+export function workItem(detailType: string, detail: object, id: string, time: string) {
+  return { version: "0", id, "detail-type": detailType, source: INTERNAL_SOURCE, time, detail };
 }
+
+/** What the refresh schedule sends (the stack fills id and time from the scheduled event). */
+export const refreshDueMessage = (id: string, time: string) => workItem(InternalDetailType.refreshDue, {}, id, time);
 
 export const consumerDefaults = {
   minValiditySeconds: 300,
@@ -164,4 +219,16 @@ export const Env = {
   rejectionHoldSeconds: "NEWSTORE_AUTH_REJECTION_HOLD_SECONDS",
   refreshAheadSeconds: "NEWSTORE_AUTH_REFRESH_AHEAD_SECONDS",
   idleWindowSeconds: "NEWSTORE_AUTH_IDLE_WINDOW_SECONDS",
+} as const;
+
+/** Environment variables the admin API reads (stage, prefix and bus as in Env). */
+export const AdminEnv = {
+  brokerQueueUrl: "NEWSTORE_AUTH_BROKER_QUEUE_URL",
+  /** Comma-separated; unset: DEFAULT_ALLOWED_ROLES. */
+  allowedRoles: "NEWSTORE_AUTH_ALLOWED_ROLES",
+  /** Tenant of a POST that names none; unset: the body must name it. */
+  defaultTenant: "NEWSTORE_AUTH_DEFAULT_TENANT",
+  /** Checked by the handler when set (locally); on AWS, API Gateway checks the key. */
+  apiKey: "NEWSTORE_AUTH_API_KEY",
+  apiUrl: "NEWSTORE_AUTH_API_URL",
 } as const;

@@ -8,6 +8,8 @@ import { safeJson } from "./messages.js";
 
 export interface UsageTracker {
   touch(clientId: string): Promise<void>;
+  /** The client is gone (its parameter is removed by the caller). */
+  forget(clientId: string): void;
   /** Clients requested within the window, most recent first. */
   active(windowMs: number): Promise<string[]>;
 }
@@ -50,6 +52,10 @@ export function createUsageTracker(
       } catch (error) {
         log.warn("could not record usage; scheduled refresh may skip this client", { clientId, error: (error as Error).name });
       }
+    },
+    forget(clientId) {
+      lastRequested.delete(clientId);
+      persisted.delete(clientId);
     },
     async active(windowMs) {
       await load();

@@ -1,7 +1,7 @@
 // In-memory ports for unit tests of the pure broker logic (never for integration tests).
 import { randomUUID } from "node:crypto";
 import { BrokerError, NewStoreError } from "../src/errors.js";
-import type { Clock, EventPublisher, IssuedToken, Logger, ParameterStore, TokenIssuer } from "../src/ports.js";
+import { type Clock, type EventPublisher, type IssuedToken, type Logger, ParameterExistsError, type ParameterStore, type TokenIssuer, type WorkQueue } from "../src/ports.js";
 import type { BrokerEvent, Credentials } from "../src/schemas.js";
 import { DetailType } from "../src/settings.js";
 
@@ -27,18 +27,32 @@ export class MemoryParameters implements ParameterStore {
     }
     return this.values.get(name);
   }
+  async getMany(names: string[]) {
+    this.gets += 1;
+    return new Map(names.filter((n) => this.values.has(n)).map((n) => [n, this.values.get(n)!]));
+  }
   async getByPath(path: string) {
     this.gets += 1;
     return [...this.values]
       .filter(([name]) => name.startsWith(`${path}/`) && !name.slice(path.length + 1).includes("/"))
       .map(([name, v]) => ({ name, ...v }));
   }
+  async getPage(path: string, { limit, nextToken }: { limit: number; nextToken?: string }) {
+    const all = (await this.getByPath(path)).sort((a, b) => a.name.localeCompare(b.name));
+    const start = nextToken ? Number(nextToken) : 0;
+    const items = all.slice(start, start + limit);
+    return { items, nextToken: start + limit < all.length ? String(start + limit) : undefined };
+  }
+  async delete(name: string) {
+    return this.values.delete(name);
+  }
   /** Writes of token parameters (usage records are counted apart). */
   get tokenPuts() {
     return this.putNames.filter((n) => n.includes("/tokens/")).length;
   }
   readonly putNames: string[] = [];
-  async put(name: string, value: string) {
+  async put(name: string, value: string, { create = false }: { plain?: boolean; create?: boolean } = {}) {
+    if (create && this.values.has(name)) throw new ParameterExistsError(name);
     this.puts += 1;
     this.putNames.push(name);
     const version = (this.values.get(name)?.version ?? 0) + 1;
@@ -113,4 +127,20 @@ export function requestMessage(detail: Record<string, unknown>, detailType: stri
     detail,
   };
   return { messageId: randomUUID(), body: JSON.stringify(envelope) };
+}
+
+export class MemoryWorkQueue implements WorkQueue {
+  readonly items: object[] = [];
+  failNext = false;
+  async send(item: object) {
+    if (this.failNext) {
+      this.failNext = false;
+      throw Object.assign(new Error("queue unavailable"), { name: "ServiceUnavailable" });
+    }
+    this.items.push(item);
+  }
+  /** The items as queue messages, for the broker's handleBatch. */
+  drain() {
+    return this.items.splice(0).map((item, i) => ({ messageId: `work-${i}-${Date.now()}`, body: JSON.stringify(item) }));
+  }
 }
