@@ -17,7 +17,15 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { brokerEventsPattern, brokerQueue, type Names, replyPattern, requestPattern } from "@newstore-auth/core/settings";
+import {
+  brokerEventsPattern,
+  brokerQueue,
+  CLI_REQUESTER,
+  consumerDefaults,
+  type Names,
+  replyPattern,
+  requestPattern,
+} from "@newstore-auth/core/settings";
 
 export interface AwsClients {
   sqs: SQSClient;
@@ -66,12 +74,16 @@ export async function provisionBroker(aws: AwsClients, names: Names, options: Pr
 }
 
 /** A consumer's reply queue: token.ready / token.failed routed by `detail.requester`. */
-export async function provisionReplyQueue(aws: AwsClients, names: Names, requester: string): Promise<QueueRef> {
-  const id = requester.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
-  const queue = await ensureQueue(aws.sqs, `${names.busName}-replies-${id}`, [], {});
-  await ensureRule(aws.events, names.busName, `${names.busName}-replies-${id}`, replyPattern(requester), queue);
+export async function provisionReplyQueue(aws: AwsClients, names: Names, requester: string, queueName?: string): Promise<QueueRef> {
+  const name = queueName ?? `${names.busName}-replies-${requester.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40)}`;
+  const queue = await ensureQueue(aws.sqs, name, [], { MessageRetentionPeriod: String(consumerDefaults.replyRetentionSeconds) });
+  await ensureRule(aws.events, names.busName, name, replyPattern(requester), queue);
   return queue;
 }
+
+/** The operator CLI's reply queue, as the broker stack deploys it. */
+export const provisionCliReplyQueue = (aws: AwsClients, names: Names) =>
+  provisionReplyQueue(aws, names, CLI_REQUESTER, names.cliReplyQueueName);
 
 /** A queue that receives every event the broker publishes (events tail, audits, tests). */
 export async function provisionEventsTail(aws: AwsClients, names: Names, name = "tail"): Promise<QueueRef> {
