@@ -1,23 +1,32 @@
-// The broker: bus → rule → FIFO queue → one serialized Lambda. Every name and queue setting comes
-// from core's settings module, which the local runtime provisions from too.
+// The broker: bus → rule → FIFO queue → one serialized Lambda; the admin API in front of the
+// credentials; the operator CLI's reply queue. Every name and queue setting comes from core's
+// settings module, which the local runtime provisions from too.
 import { Duration } from "aws-cdk-lib";
+import * as apigateway from "aws-cdk-lib/aws-apigateway";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { EventBus, Function, Queue, type StackContext } from "sst/constructs";
 import {
+  AdminEnv,
+  adminApi,
   brokerQueue,
+  CLI_REQUESTER,
+  consumerDefaults,
   credentialsParameterName,
+  credentialsParameterPath,
   Env,
   namesFor,
   refreshDueMessage,
   refreshSchedule,
+  replyPattern,
   requestPattern,
   tokenParameterName,
   usageParameterPath,
 } from "@newstore-auth/core/settings";
 import { toCdkPattern } from "./eventPattern.js";
+import { parameterArn, ssmKeyStatement } from "./iam.js";
 
 export function BrokerStack({ stack, app }: StackContext) {
   const names = namesFor(app.stage, {
@@ -35,8 +44,11 @@ export function BrokerStack({ stack, app }: StackContext) {
     retentionPeriod: Duration.seconds(brokerQueue.deadLetterRetentionSeconds),
   });
 
-  // SSM parameter ARNs have no '/' between "parameter" and a name that starts with one.
-  const parameterArn = (name: string) => `arn:${stack.partition}:ssm:${stack.region}:${stack.account}:parameter${name}`;
+  const ssmArn = (name: string) => parameterArn(stack, name);
+  // The path GET /credentials lists (settings names parameters, not this path: derived from it).
+  const credentialsPath = credentialsParameterPath(names);
+  const tokensPattern = tokenParameterName(names, "*");
+  const usagePattern = `${usageParameterPath(names)}/*`;
 
   const fromNames = {
     [Env.stage]: names.stage,
@@ -63,33 +75,30 @@ export function BrokerStack({ stack, app }: StackContext) {
     permissions: [
       new PolicyStatement({
         actions: ["ssm:GetParameter"],
-        resources: [parameterArn(credentialsParameterName(names, "*"))],
+        resources: [ssmArn(credentialsParameterName(names, "*"))],
       }),
       // Only the broker writes tokens.
       new PolicyStatement({
         actions: ["ssm:GetParameter", "ssm:PutParameter"],
-        resources: [parameterArn(tokenParameterName(names, "*"))],
+        resources: [ssmArn(tokensPattern)],
       }),
       // Its record of when each client was last requested (plain String parameters, no KMS),
       // which the scheduled refresh lists: GetParametersByPath is authorized on the path itself.
       new PolicyStatement({
         actions: ["ssm:GetParameter", "ssm:PutParameter"],
-        resources: [parameterArn(`${usageParameterPath(names)}/*`)],
+        resources: [ssmArn(usagePattern)],
       }),
       new PolicyStatement({
         actions: ["ssm:GetParametersByPath"],
-        resources: [parameterArn(usageParameterPath(names))],
+        resources: [ssmArn(usageParameterPath(names))],
       }),
-      // SecureString parameters use the AWS managed SSM key, whose id is not known up front:
-      // allow any key, but only through SSM and only the one aliased aws/ssm.
+      // When the admin API deletes a client's credentials, the broker removes its token and its
+      // usage record (credentials.deleted reaches it through its queue like all its work).
       new PolicyStatement({
-        actions: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-        resources: [`arn:${stack.partition}:kms:${stack.region}:${stack.account}:key/*`],
-        conditions: {
-          StringEquals: { "kms:ViaService": `ssm.${stack.region}.amazonaws.com` },
-          "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
-        },
+        actions: ["ssm:DeleteParameter"],
+        resources: [ssmArn(tokensPattern), ssmArn(usagePattern)],
       }),
+      ssmKeyStatement(stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
       new PolicyStatement({
         actions: ["events:PutEvents"],
         resources: [bus.eventBusArn],
@@ -143,13 +152,113 @@ export function BrokerStack({ stack, app }: StackContext) {
     ],
   });
 
+  // The admin API's function: writes credentials, reads token status (never returns a token),
+  // and hands credential changes to the broker through its queue. Options it reads are copied
+  // from the deploying shell only when set there, like the broker's tuning. Not the API key:
+  // on AWS, API Gateway checks the key before the function runs.
+  const adminOptions = [AdminEnv.allowedRoles, AdminEnv.defaultTenant].flatMap((key) => {
+    const value = process.env[key];
+    return value ? [[key, value] as const] : [];
+  });
+  const admin = new Function(stack, "Admin", {
+    handler: "packages/functions/src/admin.handler",
+    runtime: "nodejs20.x",
+    timeout: 15,
+    memorySize: 256,
+    // SST defaults to "active", which adds X-Ray write actions on Resource "*".
+    tracing: "disabled",
+    environment: {
+      ...fromNames,
+      [AdminEnv.brokerQueueUrl]: queue.queueUrl,
+      ...Object.fromEntries(adminOptions),
+    },
+    permissions: [
+      // The only writer of credentials.
+      new PolicyStatement({
+        actions: ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
+        resources: [ssmArn(credentialsParameterName(names, "*"))],
+      }),
+      // GET /credentials lists them: GetParametersByPath is authorized on the path itself.
+      new PolicyStatement({
+        actions: ["ssm:GetParametersByPath"],
+        resources: [ssmArn(credentialsPath)],
+      }),
+      // Token status (expiresAt) is inside the SecureString value: read-only, and the handler
+      // never returns the value. Only the broker writes or deletes tokens.
+      new PolicyStatement({
+        actions: ["ssm:GetParameter", "ssm:GetParameters"],
+        resources: [ssmArn(tokensPattern)],
+      }),
+      // Credentials are SecureStrings it encrypts and decrypts.
+      ssmKeyStatement(stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+      // credentials.changed / credentials.deleted go straight to the broker's queue, not the bus:
+      // the bus forwards only token.requested, so no consumer can send the broker such work.
+      new PolicyStatement({
+        actions: ["sqs:SendMessage"],
+        resources: [queue.queueArn],
+      }),
+    ],
+  });
+
+  // Every method needs the API key except GET /health; a method added later needs it by default.
+  // No CORS: operators call it from the CLI and scripts, never from a browser.
+  const api = new apigateway.RestApi(stack, "AdminApi", {
+    restApiName: names.adminApiName,
+    description: `newstore-auth admin API (${names.stage}): credentials of NewStore API clients`,
+    endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
+    // The CloudWatch role is one per account and region (AWS::ApiGateway::Account): not this
+    // stack's to create, and the API logs nothing to CloudWatch itself.
+    cloudWatchRole: false,
+    deployOptions: { stageName: names.stage },
+    // One Lambda permission per method, for the deployed stage only (no console test invokes).
+    defaultIntegration: new apigateway.LambdaIntegration(admin, { proxy: true, allowTestInvoke: false }),
+    defaultMethodOptions: { apiKeyRequired: true },
+  });
+  // RestApi adds an output of its URL under a hashed id; AdminApiUrl below is that URL, named.
+  api.node.tryRemoveChild("Endpoint");
+  api.root.addResource("health").addMethod("GET", undefined, { apiKeyRequired: false });
+  const credentials = api.root.addResource("credentials");
+  for (const method of ["GET", "POST"]) credentials.addMethod(method);
+  const credential = credentials.addResource("{clientId}");
+  for (const method of ["GET", "PUT", "DELETE"]) credential.addMethod(method);
+
+  // The key's value is generated by API Gateway and never appears in the template or outputs:
+  // `aws apigateway get-api-key --api-key <AdminApiKeyId> --include-value` prints it.
+  const apiKey = new apigateway.ApiKey(stack, "AdminApiKey", {
+    apiKeyName: names.adminApiName,
+    description: `Operators' key for the newstore-auth admin API (${names.stage})`,
+  });
+  const usagePlan = api.addUsagePlan("AdminUsagePlan", {
+    name: names.adminApiName,
+    throttle: { rateLimit: adminApi.throttleRatePerSecond, burstLimit: adminApi.throttleBurst },
+    apiStages: [{ api, stage: api.deploymentStage }],
+  });
+  usagePlan.addApiKey(apiKey);
+
+  // The operator CLI's `token get` waits here for the broker's replies, like any consumer. The
+  // operators' own IAM identities read it; no function is granted anything on it. Standard, and
+  // no input transformer: the CLI reads the EventBridge envelope (as it does locally on moto).
+  const cliReplyQueue = new sqs.Queue(stack, "CliReplyQueue", {
+    queueName: names.cliReplyQueueName,
+    retentionPeriod: Duration.seconds(consumerDefaults.replyRetentionSeconds),
+  });
+  const cliReplyRule = new events.Rule(stack, "CliReplies", {
+    eventBus: bus.cdk.eventBus,
+    eventPattern: toCdkPattern(replyPattern(CLI_REQUESTER)),
+    targets: [new targets.SqsQueue(cliReplyQueue)],
+  });
+
   stack.addOutputs({
     BusName: bus.eventBusName,
     QueueUrl: queue.queueUrl,
     DeadLetterQueueUrl: deadLetterQueue.queueUrl,
     ParameterPrefix: names.parameterPrefix,
+    AdminApiUrl: api.url,
+    // The key's id, never its value: see the note on apiKey above.
+    AdminApiKeyId: apiKey.keyId,
+    CliReplyQueueUrl: cliReplyQueue.queueUrl,
   });
 
   // Other stacks take these with `use(BrokerStack)` (see ExampleConsumerStack).
-  return { names, bus, queue, deadLetterQueue, broker, refreshRule };
+  return { names, bus, queue, deadLetterQueue, broker, refreshRule, admin, api, apiKey, usagePlan, cliReplyQueue, cliReplyRule };
 }

@@ -1,7 +1,7 @@
 // What an integration adds to its stack to get NewStore tokens from the broker: a reply queue fed
 // by its rules on the broker's bus, and exactly the permissions and environment the consumer SDK
 // (@newstore-auth/client) needs. Names, patterns and settings come from core's settings module.
-import { Duration, Stack } from "aws-cdk-lib";
+import { Duration } from "aws-cdk-lib";
 import type * as events from "aws-cdk-lib/aws-events";
 import { Rule } from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
@@ -19,6 +19,7 @@ import {
   tokenParameterName,
 } from "@newstore-auth/core/settings";
 import { toCdkPattern } from "./eventPattern.js";
+import { parameterArn, ssmKeyStatement } from "./iam.js";
 
 export interface TokenConsumerProps {
   /** The consumer's requester name: the broker routes its replies by it. */
@@ -92,25 +93,15 @@ export class TokenConsumer extends Construct {
 
   /** The statements a consumer needs: its tokens, the SSM key (decrypt only), the bus, its queue. */
   policyStatements(): PolicyStatement[] {
-    const { partition, region, account } = Stack.of(this);
     const prefix = { parameterPrefix: this.parameterPrefix };
     return [
       // Its own clients' tokens only: never credentials, never another client's token.
       new PolicyStatement({
         actions: ["ssm:GetParameter"],
-        resources: this.clientIds.map(
-          (clientId) => `arn:${partition}:ssm:${region}:${account}:parameter${tokenParameterName(prefix, clientId)}`,
-        ),
+        resources: this.clientIds.map((clientId) => parameterArn(this, tokenParameterName(prefix, clientId))),
       }),
-      // Tokens are SecureStrings under the AWS managed key, whose id is not known up front.
-      new PolicyStatement({
-        actions: ["kms:Decrypt"],
-        resources: [`arn:${partition}:kms:${region}:${account}:key/*`],
-        conditions: {
-          StringEquals: { "kms:ViaService": `ssm.${region}.amazonaws.com` },
-          "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
-        },
-      }),
+      // Tokens are SecureStrings under the AWS managed key: decrypt only, a consumer writes none.
+      ssmKeyStatement(this, ["kms:Decrypt"]),
       new PolicyStatement({
         actions: ["events:PutEvents"],
         resources: [this.bus.eventBusArn],

@@ -1,14 +1,19 @@
 // Synthesizes the real SST app (functions built, no AWS calls) and checks the template against
-// DESIGN: the serialization chain, the FIFO settings and the broker's least-privilege role.
+// DESIGN: the serialization chain, the FIFO settings, the broker's least-privilege role and the
+// operator CLI's reply queue. The admin API has its own file (admin-api.test.ts).
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  AdminEnv,
   brokerQueue,
+  CLI_REQUESTER,
+  consumerDefaults,
   Env,
   InternalDetailType,
   namesFor,
   refreshDueMessage,
   refreshSchedule,
+  replyPattern,
 } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
 import {
@@ -37,8 +42,13 @@ let synthMs = 0;
 let restoreEnv = () => {};
 
 beforeAll(async () => {
-  // The stack reads every Env key from the deploying shell.
-  const synth = await synthesize({ stage: STAGE, stacks: [BrokerStack], shellEnv: Object.values(Env), setEnv: shellTuning });
+  // The stack reads Env keys and the admin API's options from the deploying shell.
+  const synth = await synthesize({
+    stage: STAGE,
+    stacks: [BrokerStack],
+    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv)],
+    setEnv: shellTuning,
+  });
   [template] = synth.templates as [Template];
   synthMs = synth.ms;
   restoreEnv = synth.restore;
@@ -104,8 +114,10 @@ describe("BrokerStack", () => {
     const [busId] = bus();
     const [queueId] = queue();
     const [ruleId, rule] = only(
-      template.findResources("AWS::Events::Rule", { Properties: { EventBusName: { Ref: busId } } }),
-      "rule on the bus",
+      template.findResources("AWS::Events::Rule", {
+        Properties: { EventBusName: { Ref: busId }, EventPattern: { "detail-type": ["token.requested"] } },
+      }),
+      "token.requested rule on the bus",
     );
     expect(rule.Properties.EventPattern).toEqual({ "detail-type": ["token.requested"] });
     expect(rule.Properties.Targets).toHaveLength(1);
@@ -114,6 +126,60 @@ describe("BrokerStack", () => {
     expect(target.SqsParameters.MessageGroupId).toBe(brokerQueue.messageGroupId);
 
     expect(queueAllowsRule(template, queueId, ruleId), "the queue policy lets the rule deliver").toBe(true);
+  });
+
+  it("has exactly two rules on the bus: requests to the broker, the CLI's replies", () => {
+    const [busId] = bus();
+    const onBus = Object.values(template.findResources("AWS::Events::Rule")).filter(
+      (rule) => rule.Properties.EventBusName !== undefined,
+    );
+    expect(onBus.map((rule) => render(rule.Properties.EventBusName))).toEqual([`\${${busId}}`, `\${${busId}}`]);
+    expect(onBus.map((rule) => rule.Properties.EventPattern)).toEqual(
+      expect.arrayContaining([{ "detail-type": ["token.requested"] }, replyPattern(CLI_REQUESTER)]),
+    );
+  });
+
+  describe("the operator CLI's reply queue", () => {
+    const cliQueue = () =>
+      only(template.findResources("AWS::SQS::Queue", { Properties: { QueueName: names.cliReplyQueueName } }), "CLI reply queue");
+
+    it("is a standard queue that drops replies nobody took", () => {
+      const [, q] = cliQueue();
+      expect(q.Properties.QueueName).toBe("newstore-auth-test-cli-replies");
+      expect(q.Properties).not.toHaveProperty("FifoQueue");
+      expect(q.Properties.MessageRetentionPeriod).toBe(consumerDefaults.replyRetentionSeconds);
+      expect(q.Properties.MessageRetentionPeriod).toBe(900);
+    });
+
+    it("gets the broker's replies to the CLI's requester from the bus, as EventBridge's envelope", () => {
+      const [busId] = bus();
+      const [queueId] = cliQueue();
+      const [ruleId, rule] = only(
+        template.findResources("AWS::Events::Rule", { Properties: { EventPattern: replyPattern(CLI_REQUESTER) } }),
+        "CLI reply rule",
+      );
+      expect(rule.Properties.EventPattern).toEqual({
+        source: ["newstore-auth.broker"],
+        "detail-type": ["token.ready", "token.failed"],
+        detail: { requester: ["newstore-auth-cli"] },
+      });
+      expect(render(rule.Properties.EventBusName)).toBe(`\${${busId}}`);
+      expect(rule.Properties.Targets).toHaveLength(1);
+      const [target] = rule.Properties.Targets;
+      expect(render(target.Arn)).toBe(`\${${queueId}.Arn}`);
+      expect(target).not.toHaveProperty("InputTransformer");
+      expect(target).not.toHaveProperty("Input");
+      expect(target).not.toHaveProperty("InputPath");
+      expect(queueAllowsRule(template, queueId, ruleId), "the queue policy lets the rule deliver").toBe(true);
+    });
+
+    it("is granted to no function (operators' own identities read it)", () => {
+      const [queueId] = cliQueue();
+      const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+      expect(policies).not.toContain(queueId);
+      const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+      expect(render(outputs.CliReplyQueueUrl?.Value)).toBe(`\${${queueId}}`);
+    });
   });
 
   it("puts token.refresh-due into the same queue on the refresh schedule", () => {
@@ -203,14 +269,21 @@ describe("BrokerStack", () => {
       ]);
     });
 
-    it("reads credentials, reads and writes tokens and usage, lists usage, nothing else in SSM", () => {
+    it("reads credentials, reads, writes and deletes tokens and usage, lists usage, nothing else in SSM", () => {
       const ssm = statements().filter((s) => s.Action.some((a) => a.startsWith("ssm:")));
-      const allowed = ["ssm:GetParameter", "ssm:PutParameter", "ssm:GetParametersByPath"];
+      const allowed = ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath"];
       for (const s of ssm) expect(s.Action.every((a) => allowed.includes(a)), JSON.stringify(s.raw)).toBe(true);
       const resourcesOf = (action: string) =>
         [...new Set(ssm.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource))].sort();
       expect(resourcesOf("ssm:GetParameter")).toEqual([credentials, tokens, usage].sort());
       expect(resourcesOf("ssm:PutParameter")).toEqual([tokens, usage].sort());
+      // It removes a client's token and usage record when the admin API deletes its credentials;
+      // the credentials themselves are the admin API's to delete.
+      expect(resourcesOf("ssm:DeleteParameter")).toEqual([tokens, usage].sort());
+      const deletes = ssm.filter((s) => s.Action.includes("ssm:DeleteParameter"));
+      expect(deletes).toHaveLength(1);
+      expect(deletes[0]!.Action).toEqual(["ssm:DeleteParameter"]);
+      expect(deletes[0]!.Resource).toEqual([tokens, usage]);
       // Authorized on the path's own ARN, not on what lies below it.
       expect(resourcesOf("ssm:GetParametersByPath")).toEqual([usagePath]);
     });

@@ -16,6 +16,7 @@ import {
   adminApi,
   brokerDefaults,
   credentialsParameterName,
+  credentialsParameterPath,
   InternalDetailType,
   type Names,
   tokenParameterName,
@@ -188,7 +189,7 @@ export function createAdmin(config: AdminConfig, ports: AdminPorts): Admin {
       if (!Number.isInteger(limit) || limit < 1 || limit > adminApi.maxPageSize) {
         throw new AdminError(400, "INVALID_REQUEST", "the query is invalid", { limit: `must be a whole number from 1 to ${adminApi.maxPageSize}` });
       }
-      const page = await parameters.getPage(`${config.names.parameterPrefix}/credentials`, { limit, nextToken }).catch((error: Error) => {
+      const page = await parameters.getPage(credentialsParameterPath(config.names), { limit, nextToken }).catch((error: Error) => {
         if (error.name === "ValidationException" || error.name === "InvalidNextToken") {
           throw new AdminError(400, "INVALID_REQUEST", "the query is invalid", { nextToken: "not a token this API gave out" });
         }

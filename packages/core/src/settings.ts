@@ -81,6 +81,8 @@ export interface Names {
   deadLetterQueueName: string;
   /** Reply queue of the operator CLI (`token get`). */
   cliReplyQueueName: string;
+  /** The admin REST API, its key and usage plan. */
+  adminApiName: string;
 }
 
 export interface NameOverrides {
@@ -106,6 +108,7 @@ export function namesFor(stage: string, overrides: NameOverrides = {}): Names {
     requestQueueName: `${APP_NAME}-${stage}-broker.fifo`,
     deadLetterQueueName: `${APP_NAME}-${stage}-broker-dlq.fifo`,
     cliReplyQueueName: `${APP_NAME}-${stage}-cli-replies`,
+    adminApiName: `${APP_NAME}-${stage}-admin`,
   };
 }
 
@@ -115,8 +118,10 @@ export const usageParameterPath = (names: Pick<Names, "parameterPrefix">) => `${
 export const usageParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
   `${usageParameterPath(names)}/${clientId}`;
 
+export const credentialsParameterPath = (names: Pick<Names, "parameterPrefix">) => `${names.parameterPrefix}/credentials`;
+
 export const credentialsParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
-  `${names.parameterPrefix}/credentials/${clientId}`;
+  `${credentialsParameterPath(names)}/${clientId}`;
 
 export const tokenParameterName = (names: Pick<Names, "parameterPrefix">, clientId: string) =>
   `${names.parameterPrefix}/tokens/${clientId}`;
