@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { type Broker, createBroker } from "../src/broker.js";
 import { fifoFailures } from "../src/messages.js";
 import { TokenFailed, TokenReady, TokenRotated } from "../src/schemas.js";
-import { credentialsParameterName, namesFor, refreshDueMessage, tokenParameterName } from "../src/settings.js";
+import { credentialsParameterName, InternalDetailType, namesFor, refreshDueMessage, tokenParameterName, workItem } from "../src/settings.js";
 import {
   CapturingLogger,
   credentials,
@@ -432,3 +432,87 @@ describe("scheduled refresh (token.refresh-due)", () => {
     expect(events.of("token.rotated").map((r) => r.reason)).toEqual(["requested", "requested"]);
   });
 });
+
+describe("admin work items", () => {
+  let clock: FakeClock;
+  let parameters: MemoryParameters;
+  let events: RecordingPublisher;
+  let newstore: ScriptedIssuer;
+  let log: CapturingLogger;
+  let broker: Broker;
+  const item = (detailType: string, clientId: string) => ({
+    messageId: randomUUID(),
+    body: JSON.stringify(workItem(detailType, { clientId }, randomUUID(), new Date(clock.now()).toISOString())),
+  });
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    parameters = new MemoryParameters();
+    events = new RecordingPublisher();
+    newstore = new ScriptedIssuer();
+    log = new CapturingLogger();
+    broker = createBroker({ names }, { parameters, events, newstore, clock, log });
+    await parameters.put(credentialsParameterName(names, "alpha"), JSON.stringify(credentials("alpha", clock.now())));
+  });
+
+  it("credentials.changed refreshes an existing token at once (reason credentials-changed), ignoring the force interval", async () => {
+    await broker.handleBatch([request("alpha")]);
+    clock.advance(5);
+    const result = await broker.handleBatch([item(InternalDetailType.credentialsChanged, "alpha")]);
+    expect(result.failedMessageIds).toEqual([]);
+    expect(newstore.calls).toHaveLength(2);
+    expect(events.of("token.rotated").map((r) => [r.reason, r.parameterVersion])).toEqual([
+      ["requested", 1],
+      ["credentials-changed", 2],
+    ]);
+    await broker.handleBatch([request("alpha")]);
+    expect(newstore.calls).toHaveLength(2); // served from the refreshed token
+  });
+
+  it("credentials.changed for a client without a token does nothing; a rejection of the new ones is logged", async () => {
+    await broker.handleBatch([item(InternalDetailType.credentialsChanged, "alpha")]);
+    expect(newstore.calls).toHaveLength(0);
+    await broker.handleBatch([request("alpha")]);
+    newstore.script = [rejected()];
+    await broker.handleBatch([item(InternalDetailType.credentialsChanged, "alpha")]);
+    expect(log.lines.some((l) => l.level === "error" && /could not be refreshed/.test(l.message))).toBe(true);
+    expect(events.of("token.rotated")).toHaveLength(1);
+  });
+
+  it("credentials.deleted removes the token and usage record and publishes token.revoked", async () => {
+    await broker.handleBatch([request("alpha")]);
+    const result = await broker.handleBatch([item(InternalDetailType.credentialsDeleted, "alpha")]);
+    expect(result.failedMessageIds).toEqual([]);
+    expect(parameters.values.has(tokenParameterName(names, "alpha"))).toBe(false);
+    expect([...parameters.values.keys()].some((k) => k.includes("/usage/"))).toBe(false);
+    expect(events.of("token.revoked")).toEqual([{ clientId: "alpha", reason: "credentials-deleted" }]);
+    expect(broker.memory.has("alpha")).toBe(false);
+    clock.advance(3500);
+    await broker.handleBatch([tickMessage(clock)]);
+    expect(newstore.calls).toHaveLength(1); // no longer kept warm
+  });
+
+  it("redelivers a work item that failed on AWS, and the requests after it", async () => {
+    await broker.handleBatch([request("alpha")]);
+    const deleted = item(InternalDetailType.credentialsDeleted, "alpha");
+    const after = request("alpha");
+    parameters.delete = async () => {
+      throw Object.assign(new Error("throttled"), { name: "ThrottlingException" });
+    };
+    const result = await broker.handleBatch([deleted, after]);
+    expect(result.failedMessageIds).toEqual([deleted.messageId, after.messageId]);
+  });
+
+  it("drops a work item it cannot read, and one not from the broker's own source", async () => {
+    const unreadable = { messageId: "w1", body: JSON.stringify(workItem(InternalDetailType.credentialsDeleted, { clientId: "a/b" }, "i", "t")) };
+    const forged = requestMessage({ clientId: "alpha" }, InternalDetailType.credentialsDeleted);
+    const result = await broker.handleBatch([unreadable, forged]);
+    expect(result.failedMessageIds).toEqual([]);
+    expect(events.published).toHaveLength(0);
+    expect(parameters.values.has(credentialsParameterName(names, "alpha"))).toBe(true);
+  });
+});
+
+function tickMessage(clock: FakeClock) {
+  return { messageId: randomUUID(), body: JSON.stringify(refreshDueMessage(randomUUID(), new Date(clock.now()).toISOString())) };
+}
