@@ -198,6 +198,9 @@ export function workItem(detailType: string, detail: object, id: string, time: s
 /** What the refresh schedule sends (the stack fills id and time from the scheduled event). */
 export const refreshDueMessage = (id: string, time: string) => workItem(InternalDetailType.refreshDue, {}, id, time);
 
+/** The local runtime's monitor: requests and everything the broker answers, to print and time. */
+export const monitorPattern = { "detail-type": Object.values(DetailType) };
+
 export const consumerDefaults = {
   minValiditySeconds: 300,
   timeoutMs: 10_000,
@@ -224,6 +227,26 @@ export const Env = {
   rejectionHoldSeconds: "NEWSTORE_AUTH_REJECTION_HOLD_SECONDS",
   refreshAheadSeconds: "NEWSTORE_AUTH_REFRESH_AHEAD_SECONDS",
   idleWindowSeconds: "NEWSTORE_AUTH_IDLE_WINDOW_SECONDS",
+} as const;
+
+/** The local runtime (`npm start`): its interface is fixed in DESIGN. */
+export const LocalEnv = {
+  endpoint: "AWS_ENDPOINT_URL",
+  region: "AWS_REGION",
+  tokenUrl: "NEWSTORE_TOKEN_URL",
+  stage: "NEWSTORE_AUTH_STAGE",
+  adminPort: "NEWSTORE_AUTH_ADMIN_PORT",
+  apiKey: "NEWSTORE_AUTH_API_KEY",
+} as const;
+
+export const localDefaults = {
+  region: "us-east-1",
+  stage: "local",
+  adminPort: 8787,
+  /** Failed batches come back sooner than on AWS, where the function timeout sets it. */
+  visibilityTimeoutSeconds: 30,
+  /** A client the built-in sandbox knows; its secret only works against the sandbox. */
+  demoClient: { clientId: "demo-client", clientSecret: "demo-secret", tenant: "acme-sandbox", roles: ["iam:providers:read"] },
 } as const;
 
 /** Environment variables the admin API reads (stage, prefix and bus as in Env). */

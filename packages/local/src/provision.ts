@@ -3,14 +3,17 @@
 // the same one the SST stack reads.
 import {
   CreateEventBusCommand,
+  DeleteRuleCommand,
   DescribeEventBusCommand,
   type EventBridgeClient,
   PutRuleCommand,
   PutTargetsCommand,
+  RemoveTargetsCommand,
   ResourceAlreadyExistsException,
 } from "@aws-sdk/client-eventbridge";
 import {
   CreateQueueCommand,
+  DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   QueueNameExists,
@@ -74,22 +77,102 @@ export async function provisionBroker(aws: AwsClients, names: Names, options: Pr
 }
 
 /** A consumer's reply queue: token.ready / token.failed routed by `detail.requester`. */
-export async function provisionReplyQueue(aws: AwsClients, names: Names, requester: string, queueName?: string): Promise<QueueRef> {
+export async function provisionReplyQueue(
+  aws: AwsClients,
+  names: Names,
+  requester: string,
+  queueName?: string,
+  created: string[] = [],
+): Promise<QueueRef> {
   const name = queueName ?? `${names.busName}-replies-${requester.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40)}`;
-  const queue = await ensureQueue(aws.sqs, name, [], { MessageRetentionPeriod: String(consumerDefaults.replyRetentionSeconds) });
+  const queue = await ensureQueue(aws.sqs, name, created, { MessageRetentionPeriod: String(consumerDefaults.replyRetentionSeconds) });
   await ensureRule(aws.events, names.busName, name, replyPattern(requester), queue);
   return queue;
 }
 
 /** The operator CLI's reply queue, as the broker stack deploys it. */
-export const provisionCliReplyQueue = (aws: AwsClients, names: Names) =>
-  provisionReplyQueue(aws, names, CLI_REQUESTER, names.cliReplyQueueName);
+export const provisionCliReplyQueue = (aws: AwsClients, names: Names, created: string[] = []) =>
+  provisionReplyQueue(aws, names, CLI_REQUESTER, names.cliReplyQueueName, created);
 
-/** A queue that receives every event the broker publishes (events tail, audits, tests). */
-export async function provisionEventsTail(aws: AwsClients, names: Names, name = "tail"): Promise<QueueRef> {
-  const queue = await ensureQueue(aws.sqs, `${names.busName}-${name}`, [], {});
-  await ensureRule(aws.events, names.busName, `${names.busName}-${name}`, brokerEventsPattern, queue);
+/** A queue that receives every event the broker publishes (or what `pattern` names). */
+export async function provisionEventsTail(
+  aws: AwsClients,
+  names: Names,
+  name = "tail",
+  pattern: object = brokerEventsPattern,
+  created: string[] = [],
+): Promise<QueueRef> {
+  const queue = await ensureQueue(aws.sqs, `${names.busName}-${name}`, created, {
+    MessageRetentionPeriod: String(consumerDefaults.replyRetentionSeconds),
+  });
+  await ensureRule(aws.events, names.busName, `${names.busName}-${name}`, pattern, queue);
   return queue;
+}
+
+/**
+ * A short-lived queue and rule of one name (`events tail`). Filled in as each piece exists, so
+ * that removeTemporaryTail takes away exactly what was made, even after a failure half-way.
+ */
+export interface TemporaryTail {
+  busName: string;
+  name: string;
+  queue?: QueueRef;
+  ruleCreated?: boolean;
+}
+
+export async function provisionTemporaryTail(aws: AwsClients, tail: TemporaryTail, pattern: object): Promise<QueueRef> {
+  // A tail left behind by a killed process then holds at most 5 minutes of events.
+  const attributes = { MessageRetentionPeriod: "300" };
+  const url = (await aws.sqs.send(new CreateQueueCommand({ QueueName: tail.name, Attributes: attributes }))).QueueUrl!;
+  const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  const queue = (tail.queue = { url, arn: Attributes!.QueueArn! });
+  tail.ruleCreated = true; // before the call: a PutRule that fails after creating must still be undone
+  const { RuleArn } = await aws.events.send(
+    new PutRuleCommand({ Name: tail.name, EventBusName: tail.busName, EventPattern: JSON.stringify(pattern), State: "ENABLED" }),
+  );
+  // On AWS, EventBridge delivers to a queue only if the queue's policy lets this rule send.
+  const policy = {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Service: "events.amazonaws.com" },
+        Action: "sqs:SendMessage",
+        Resource: queue.arn,
+        Condition: { ArnEquals: { "aws:SourceArn": RuleArn } },
+      },
+    ],
+  };
+  await aws.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy: JSON.stringify(policy) } }));
+  await aws.events.send(new PutTargetsCommand({ Rule: tail.name, EventBusName: tail.busName, Targets: [{ Id: "queue", Arn: queue.arn }] }));
+  return queue;
+}
+
+/** Removes what provisionTemporaryTail made; each step runs even if another fails. */
+export async function removeTemporaryTail(aws: AwsClients, tail: TemporaryTail): Promise<void> {
+  const failures: string[] = [];
+  const gone = (error: unknown) => ["ResourceNotFoundException", "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"].includes((error as Error).name);
+  if (tail.ruleCreated) {
+    try {
+      // A rule with targets cannot be deleted.
+      await aws.events.send(new RemoveTargetsCommand({ Rule: tail.name, EventBusName: tail.busName, Ids: ["queue"] }));
+      await aws.events.send(new DeleteRuleCommand({ Name: tail.name, EventBusName: tail.busName }));
+      tail.ruleCreated = false;
+    } catch (error) {
+      if (gone(error)) tail.ruleCreated = false;
+      else failures.push(`rule ${tail.name} on bus ${tail.busName} (${(error as Error).name})`);
+    }
+  }
+  if (tail.queue) {
+    try {
+      await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: tail.queue.url }));
+      tail.queue = undefined;
+    } catch (error) {
+      if (gone(error)) tail.queue = undefined;
+      else failures.push(`queue ${tail.name} (${(error as Error).name})`);
+    }
+  }
+  if (failures.length > 0) throw new Error(`could not remove ${failures.join(" and ")}; remove by hand`);
 }
 
 async function ensureBus(events: EventBridgeClient, name: string, created: string[]): Promise<string> {
