@@ -62,12 +62,11 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-function cli(args: string[], started: Started, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("node", [join(root, "packages/local/bin/newstore-auth.mjs"), ...args], {
-      cwd: root,
-      env: {
-        ...cleanEnv(),
+function cli(args: string[], started: Started, input?: string, bare = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // bare: only the stage, as a person typing the banner's commands in another terminal has.
+  const settings = bare
+    ? { NEWSTORE_AUTH_STAGE: started.stage }
+    : {
         NEWSTORE_AUTH_STAGE: started.stage,
         NEWSTORE_AUTH_API_URL: `http://127.0.0.1:${started.port}`,
         NEWSTORE_AUTH_API_KEY: KEY,
@@ -75,8 +74,11 @@ function cli(args: string[], started: Started, input?: string): Promise<{ code: 
         AWS_REGION: "us-east-1",
         AWS_ACCESS_KEY_ID: "local",
         AWS_SECRET_ACCESS_KEY: "local",
-      },
-    });
+      };
+  return new Promise((resolve) => {
+    const env = cleanEnv();
+    for (const key of Object.keys(env)) if (/^(AWS_|NEWSTORE_)/.test(key)) delete env[key];
+    const child = spawn("node", [join(root, "packages/local/bin/newstore-auth.mjs"), ...args], { cwd: root, env: { ...env, ...settings } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d));
@@ -144,6 +146,23 @@ describe("npm start", () => {
     expect(alive(started.health.pid)).toBe(false);
     expect(alive(started.health.motoPid!)).toBe(false);
     expect(started.output()).not.toContain(token.accessToken);
+  });
+
+  it("the banner's commands work as printed, with a generated key and nothing else set", async () => {
+    const started = await npmStart("banner", { NEWSTORE_AUTH_API_KEY: "" });
+    const banner = started.output();
+    const [add, get, tail] = ["credentials add", "token get", "events tail"].map((c) => banner.split("\n").find((l) => l.includes(`newstore-auth ${c}`))!.trim());
+    expect(add).toBe(`printf ${demo.clientSecret} | npx newstore-auth credentials add ${demo.clientId} --role ${demo.roles[0]}`);
+    expect(get).toBe(`npx newstore-auth token get ${demo.clientId}`);
+    expect(tail).toBe("npx newstore-auth events tail");
+    const added = await cli(["credentials", "add", demo.clientId, "--role", demo.roles[0]], started, demo.clientSecret, true);
+    expect(added.stderr).toBe("");
+    expect(added.code).toBe(0);
+    const got = await cli(["token", "get", demo.clientId], started, undefined, true);
+    expect(got.stderr).toBe("");
+    expect(got.code).toBe(0);
+    expect(got.stdout).toContain(demo.clientId);
+    expect((await stop(started)).code).toBe(0);
   });
 
   it("a second start against an already running moto provisions nothing new, and works", async () => {
