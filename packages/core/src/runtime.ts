@@ -21,6 +21,7 @@ export interface BrokerSettings {
   refreshAheadSeconds: number;
   idleWindowSeconds: number;
   tokenUrlTemplate: string;
+  kmsKeyId?: string;
 }
 
 type Environment = Record<string, string | undefined>;
@@ -36,6 +37,7 @@ export function brokerSettingsFromEnv(env: Environment): BrokerSettings {
     refreshAheadSeconds: seconds(env, Env.refreshAheadSeconds, brokerDefaults.refreshAheadSeconds),
     idleWindowSeconds: seconds(env, Env.idleWindowSeconds, brokerDefaults.idleWindowSeconds),
     tokenUrlTemplate: env[Env.tokenUrl] || brokerDefaults.tokenUrlTemplate,
+    kmsKeyId: env[Env.kmsKeyId] || undefined,
   };
 }
 
@@ -49,9 +51,9 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
   // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
   const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
   const eventBridge = new EventBridgeClient({ maxAttempts: aws.maxAttempts });
-  const { tokenUrlTemplate, ...config } = settings;
+  const { tokenUrlTemplate, kmsKeyId, ...config } = settings;
   return createBroker(config, {
-    parameters: ssmParameterStore(ssm),
+    parameters: ssmParameterStore(ssm, { kmsKeyId }),
     events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
     newstore: createNewStoreClient({ tokenUrlTemplate }),
     clock,
@@ -66,6 +68,7 @@ export interface AdminSettings {
   defaultTenant?: string;
   /** Checked by the handler when set; on AWS, API Gateway checks the key instead. */
   apiKey?: string;
+  kmsKeyId?: string;
 }
 
 export function adminSettingsFromEnv(env: Environment): AdminSettings {
@@ -84,12 +87,13 @@ export function adminSettingsFromEnv(env: Environment): AdminSettings {
     allowedRoles: roles?.length ? roles : [...DEFAULT_ALLOWED_ROLES],
     defaultTenant,
     apiKey: env[AdminEnv.apiKey] || undefined,
+    kmsKeyId: env[Env.kmsKeyId] || undefined,
   };
 }
 
 export function createAdminFromSettings(settings: AdminSettings, log: Logger, aws: AwsClientOptions = {}): Admin {
   return createAdmin(settings, {
-    parameters: ssmParameterStore(new SSMClient({ maxAttempts: aws.maxAttempts })),
+    parameters: ssmParameterStore(new SSMClient({ maxAttempts: aws.maxAttempts }), { kmsKeyId: settings.kmsKeyId }),
     work: sqsWorkQueue(new SQSClient({ maxAttempts: aws.maxAttempts }), settings.brokerQueueUrl),
     clock: systemClock,
     log,

@@ -227,6 +227,8 @@ export const Env = {
   rejectionHoldSeconds: "NEWSTORE_AUTH_REJECTION_HOLD_SECONDS",
   refreshAheadSeconds: "NEWSTORE_AUTH_REFRESH_AHEAD_SECONDS",
   idleWindowSeconds: "NEWSTORE_AUTH_IDLE_WINDOW_SECONDS",
+  /** The customer-managed KMS key of the SecureStrings; unset: the account's aws/ssm key. */
+  kmsKeyId: "NEWSTORE_AUTH_KMS_KEY_ID",
 } as const;
 
 /** The local runtime (`npm start`): its interface is fixed in DESIGN. */
