@@ -2,7 +2,7 @@
 // the same code runs in Lambda, in the local runtime and in unit tests with in-memory ports.
 import { BrokerError, sanitize } from "./errors.js";
 import { fifoFailures, parseQueueItem, safeJson } from "./messages.js";
-import type { Clock, EventPublisher, Logger, ParameterStore, TokenIssuer } from "./ports.js";
+import { type Clock, type EventPublisher, type Logger, type Metrics, noMetrics, type ParameterStore, type TokenIssuer } from "./ports.js";
 import { type BrokerEvent, Credentials, describeIssues, type RotationReason, StoredToken, type TokenRequested } from "./schemas.js";
 import {
   brokerDefaults,
@@ -30,6 +30,7 @@ export interface BrokerPorts {
   newstore: TokenIssuer;
   clock: Clock;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export interface QueueMessage {
@@ -85,7 +86,14 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   const refreshAheadMs = (config.refreshAheadSeconds ?? brokerDefaults.refreshAheadSeconds) * 1000;
   const idleWindowMs = (config.idleWindowSeconds ?? brokerDefaults.idleWindowSeconds) * 1000;
   const { parameters, events, newstore, clock, log } = ports;
+  const metrics = ports.metrics ?? noMetrics;
   const memory = new Map<string, CachedToken>();
+  // Counted through a batch, published once at its end: a few EMF lines per batch, not per request.
+  const tally = new Map<string, number>();
+  const counted = (name: string, dimension: string, value: string, n = 1) => {
+    const key = `${name}\u0000${dimension}\u0000${value}`;
+    tally.set(key, (tally.get(key) ?? 0) + n);
+  };
   const usage = createUsageTracker(config.names, ports, (config.usageWriteIntervalSeconds ?? brokerDefaults.usageWriteIntervalSeconds) * 1000);
   // Rejected credentials, by client: a herd of requests (or consumers retrying) must not turn
   // one rejection into a storm of calls. Keyed by updatedAt, so new credentials are tried at once.
@@ -140,13 +148,16 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     const held = rejections.get(clientId);
     if (held && held.updatedAt === updatedAt && clock.now() < held.untilMs) {
       log.info("NewStore rejected these credentials recently; not asking again", { clientId, until: new Date(held.untilMs).toISOString() });
+      counted("NewStoreCallsSaved", "Reason", "rejection-held");
       throw held.error;
     }
     try {
       const issued = await newstore.issue(credentials, { timeLeftMs: timeLeft() });
       rejections.delete(clientId);
+      counted("NewStoreCalls", "Outcome", "ok");
       return issued;
     } catch (error) {
+      counted("NewStoreCalls", "Outcome", error instanceof BrokerError ? error.code : "error");
       if (error instanceof BrokerError && error.code === "NEWSTORE_REJECTED") {
         rejections.set(clientId, { updatedAt, untilMs: clock.now() + rejectionHoldMs, error });
       }
@@ -174,6 +185,13 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
 
   async function serveClient(clientId: string, pending: Pending[], timeLeft: () => number): Promise<ClientOutcome> {
     const outcome = await decide(clientId, pending, timeLeft);
+    for (const { event } of outcome.events) {
+      if (event.detailType === DetailType.ready) {
+        counted("RequestsAnswered", "Result", "ready");
+        const served = memory.get(clientId);
+        if (served) metrics.observe("TokenAgeSeconds", Math.max(0, (clock.now() - served.issuedAtMs) / 1000), "Seconds");
+      } else if (event.detailType === DetailType.failed) counted("RequestsAnswered", "Result", event.detail.code);
+    }
     // Only a client that was served counts as used: unknown or rejected ones are not kept warm.
     if (outcome.events.some((o) => o.event.detailType === DetailType.ready)) await usage.touch(clientId);
     return outcome;
@@ -205,14 +223,17 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
     const forceAsked = pending.some((p) => p.request.forceRefresh === true);
     try {
       let current = memory.get(clientId);
+      let source = "memory";
       if (!current || !isFresh(current, required) || (forceAsked && mayForce(current))) {
+        source = "ssm";
         current = await readToken(clientId); // SSM is the source of truth
         if (current) memory.set(clientId, current);
         else memory.delete(clientId);
       }
       const force = forceAsked && current !== undefined && mayForce(current);
       if (current && !force && isFresh(current, required)) {
-        log.info("token served", { clientId, requests: pending.length, version: current.version, expiresAt: current.token.expiresAt });
+        counted("TokensServed", "Source", source, pending.length);
+        log.info("token served", { clientId, requestIds: ids(pending), version: current.version, expiresAt: current.token.expiresAt });
         return { events: ready(current), retry: [] };
       }
 
@@ -223,8 +244,10 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
       } catch (error) {
         if (!(error instanceof BrokerError)) throw error;
         if (current && current.expiresAtMs > clock.now()) {
+          counted("TokensServed", "Source", "stored-after-newstore-failure", pending.length);
           log.warn("NewStore failed; serving the stored token, which has not expired", {
             clientId,
+            requestIds: ids(pending),
             code: error.code,
             reason: error.message,
             expiresAt: current.token.expiresAt,
@@ -234,15 +257,16 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
         throw error;
       }
       const reason: RotationReason = force ? "forced" : "requested";
-      log.info("token refreshed", { clientId, requests: pending.length, reason, version: fresh.version, expiresAt: fresh.token.expiresAt });
+      log.info("token refreshed", { clientId, requestIds: ids(pending), reason, version: fresh.version, expiresAt: fresh.token.expiresAt });
+      counted("TokensServed", "Source", "newstore", pending.length);
       return { events: [{ event: rotated(fresh, reason) }, ...ready(fresh)], retry: [] };
     } catch (error) {
       if (error instanceof BrokerError) {
-        log.warn("token request failed", { clientId, requests: pending.length, code: error.code, reason: error.message });
+        log.warn("token request failed", { clientId, requestIds: ids(pending), code: error.code, reason: error.message });
         return { events: failed(error), retry: [] };
       }
       // AWS or a bug: hand the messages back to SQS rather than answer wrongly.
-      log.error("unexpected error; the requests will be redelivered", { clientId, error: errorSummary(error) });
+      log.error("unexpected error; the requests will be redelivered", { clientId, requestIds: ids(pending), error: errorSummary(error) });
       return { events: [], retry: pending.map((p) => p.messageId) };
     }
   }
@@ -308,64 +332,79 @@ export function createBroker(config: BrokerConfig, ports: BrokerPorts): Broker {
   return {
     memory,
     async handleBatch(messages, { timeLeftMs = () => Number.POSITIVE_INFINITY } = {}) {
-      const outgoing: Outgoing[] = [];
-      const retry = new Set<string>();
-      const byClient = new Map<string, Pending[]>();
-      const work: Array<{ messageId: string; kind: "credentials-changed" | "credentials-deleted"; clientId: string }> = [];
-      let scheduled = false;
-
-      for (const message of messages) {
-        const item = parseQueueItem(message.body);
-        if (item.kind === "request") {
-          const list = byClient.get(item.request.clientId) ?? [];
-          list.push({ messageId: message.messageId, request: item.request });
-          byClient.set(item.request.clientId, list);
-        } else if (item.kind === "refresh-due") {
-          scheduled = true; // several in one batch are one piece of work
-        } else if (item.kind === "credentials-changed" || item.kind === "credentials-deleted") {
-          work.push({ messageId: message.messageId, kind: item.kind, clientId: item.clientId });
-        } else if (item.replyTo) {
-          log.warn("invalid token request", { messageId: message.messageId, requestId: item.replyTo.requestId, reason: item.reason });
-          const { requestId, clientId, requester } = item.replyTo;
-          outgoing.push({
-            messageId: message.messageId,
-            event: failure(requestId, clientId, requester, new BrokerError("INVALID_REQUEST", item.reason, false)),
-          });
-        } else {
-          // Nobody to answer: retrying cannot help, so the message is dropped with a trace.
-          log.error("unanswerable message dropped", { messageId: message.messageId, reason: item.reason });
+      metrics.observe("BatchSize", messages.length, "Count");
+      try {
+        return await handleBatch(messages, timeLeftMs);
+      } finally {
+        for (const [key, n] of tally) {
+          const [name, dimension, value] = key.split("\u0000") as [string, string, string];
+          metrics.count(name, n, { name: dimension, value });
         }
+        tally.clear();
       }
-
-      const outcomes = await Promise.all([...byClient].map(([clientId, pending]) => serveClient(clientId, pending, timeLeftMs)));
-      for (const outcome of outcomes) {
-        outgoing.push(...outcome.events);
-        for (const id of outcome.retry) retry.add(id);
-      }
-      // Admin work after the requests that came with it, in the order it was sent.
-      for (const { messageId, kind, clientId } of work) {
-        try {
-          const produced = kind === "credentials-changed" ? await credentialsChanged(clientId, timeLeftMs) : await credentialsDeleted(clientId);
-          outgoing.push(...produced.map((o) => ({ ...o, messageId })));
-        } catch (error) {
-          log.error("work item failed; it will be redelivered", { kind, clientId, error: errorSummary(error) });
-          retry.add(messageId);
-        }
-      }
-      if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), timeLeftMs)));
-
-      if (outgoing.length > 0) {
-        const { failed } = await events.publish(outgoing.map((o) => o.event));
-        for (const index of failed) {
-          const { messageId, event } = outgoing[index]!;
-          if (messageId) retry.add(messageId);
-          else log.error("event could not be published", { detailType: event.detailType, clientId: event.detail.clientId });
-        }
-      }
-      return { failedMessageIds: fifoFailures(messages.map((m) => m.messageId), retry) };
     },
   };
+
+  async function handleBatch(messages: QueueMessage[], timeLeftMs: () => number): Promise<BatchResult> {
+    const outgoing: Outgoing[] = [];
+    const retry = new Set<string>();
+    const byClient = new Map<string, Pending[]>();
+    const work: Array<{ messageId: string; kind: "credentials-changed" | "credentials-deleted"; clientId: string }> = [];
+    let scheduled = false;
+
+    for (const message of messages) {
+      const item = parseQueueItem(message.body);
+      if (item.kind === "request") {
+        const list = byClient.get(item.request.clientId) ?? [];
+        list.push({ messageId: message.messageId, request: item.request });
+        byClient.set(item.request.clientId, list);
+      } else if (item.kind === "refresh-due") {
+        scheduled = true; // several in one batch are one piece of work
+      } else if (item.kind === "credentials-changed" || item.kind === "credentials-deleted") {
+        work.push({ messageId: message.messageId, kind: item.kind, clientId: item.clientId });
+      } else if (item.replyTo) {
+        log.warn("invalid token request", { messageId: message.messageId, requestId: item.replyTo.requestId, reason: item.reason });
+        const { requestId, clientId, requester } = item.replyTo;
+        outgoing.push({
+          messageId: message.messageId,
+          event: failure(requestId, clientId, requester, new BrokerError("INVALID_REQUEST", item.reason, false)),
+        });
+      } else {
+        // Nobody to answer: retrying cannot help, so the message is dropped with a trace.
+        log.error("unanswerable message dropped", { messageId: message.messageId, reason: item.reason });
+      }
+    }
+
+    const outcomes = await Promise.all([...byClient].map(([clientId, pending]) => serveClient(clientId, pending, timeLeftMs)));
+    for (const outcome of outcomes) {
+      outgoing.push(...outcome.events);
+      for (const id of outcome.retry) retry.add(id);
+    }
+    // Admin work after the requests that came with it, in the order it was sent.
+    for (const { messageId, kind, clientId } of work) {
+      try {
+        const produced = kind === "credentials-changed" ? await credentialsChanged(clientId, timeLeftMs) : await credentialsDeleted(clientId);
+        outgoing.push(...produced.map((o) => ({ ...o, messageId })));
+      } catch (error) {
+        log.error("work item failed; it will be redelivered", { kind, clientId, error: errorSummary(error) });
+        retry.add(messageId);
+      }
+    }
+    if (scheduled) outgoing.push(...(await refreshDue(new Set(byClient.keys()), timeLeftMs)));
+
+    if (outgoing.length > 0) {
+      const { failed } = await events.publish(outgoing.map((o) => o.event));
+      for (const index of failed) {
+        const { messageId, event } = outgoing[index]!;
+        if (messageId) retry.add(messageId);
+        else log.error("event could not be published", { detailType: event.detailType, clientId: event.detail.clientId });
+      }
+    }
+    return { failedMessageIds: fifoFailures(messages.map((m) => m.messageId), retry) };
+  }
 }
+
+const ids = (pending: Pending[]) => pending.map((p) => p.request.requestId);
 
 function rotated(cached: CachedToken, reason: RotationReason): BrokerEvent {
   return {

@@ -69,6 +69,16 @@ export interface Logger {
   error(message: string, attributes?: LogAttributes): void;
 }
 
+/** What the broker measures; the Lambda publishes it as CloudWatch EMF. */
+export interface Metrics {
+  /** Counts under `name`, split by one dimension (e.g. Outcome=ok). */
+  count(name: string, value: number, dimension?: { name: string; value: string }): void;
+  /** One observed value (a batch size, a token's age). */
+  observe(name: string, value: number, unit: "Count" | "Seconds" | "Milliseconds"): void;
+}
+
+export const noMetrics: Metrics = { count() {}, observe() {} };
+
 export const systemClock: Clock = { now: () => Date.now() };
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -9,7 +9,7 @@ import { type Broker, createBroker } from "./broker.js";
 import { eventBridgePublisher } from "./aws/eventbridge.js";
 import { ssmParameterStore } from "./aws/ssm.js";
 import { createNewStoreClient } from "./newstore.js";
-import { type Clock, type Logger, systemClock } from "./ports.js";
+import { type Clock, type Logger, type Metrics, systemClock } from "./ports.js";
 import { AdminEnv, brokerDefaults, DEFAULT_ALLOWED_ROLES, Env, type Names, namesFor } from "./settings.js";
 import { Tenant } from "./schemas.js";
 
@@ -46,7 +46,7 @@ export interface AwsClientOptions {
   maxAttempts?: number;
 }
 
-export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClientOptions = {}, clock: Clock = systemClock): Broker {
+export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClientOptions = {}, clock: Clock = systemClock, metrics?: Metrics): Broker {
   const settings = brokerSettingsFromEnv(env);
   // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
   const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
@@ -58,6 +58,7 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
     newstore: createNewStoreClient({ tokenUrlTemplate }),
     clock,
     log,
+    metrics,
   });
 }
 
