@@ -215,7 +215,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     ensurePump();
     try {
       stats.requests += 1;
-      await ports.publishRequest({ requestId, clientId, requester: options.requester, minValiditySeconds: seconds });
+      await publishWithRetry({ requestId, clientId, requester: options.requester, minValiditySeconds: seconds }, deadline);
       let rereadIn = rereadAfterMs;
       for (;;) {
         const remaining = deadline - ports.now();
@@ -245,6 +245,22 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     } finally {
       boxes.delete(box);
       if (boxes.size === 0) mailboxes.delete(clientId);
+    }
+  }
+
+  /** The bus may be away for a moment (throttling, a network blip): retry until the deadline. */
+  async function publishWithRetry(detail: Parameters<ConsumerPorts["publishRequest"]>[0], deadline: number) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await ports.publishRequest(detail);
+      } catch (error) {
+        const wait = Math.min(2_000, 100 * 2 ** attempt);
+        if (ports.now() + wait >= deadline) {
+          stats.timeouts += 1;
+          throw new TokenTimeoutError(detail.clientId, timeoutMs, error);
+        }
+        await ports.sleep(wait);
+      }
     }
   }
 

@@ -6,8 +6,10 @@ export class TokenTimeoutError extends Error {
   constructor(
     readonly clientId: string,
     readonly timeoutMs: number,
+    /** What kept the request from being sent, when it could not be. */
+    cause?: unknown,
   ) {
-    super(`no token for client ${clientId} within ${timeoutMs} ms`);
+    super(`no token for client ${clientId} within ${timeoutMs} ms${cause ? ` (could not publish the request: ${(cause as Error).name})` : ""}`, { cause });
     this.name = "TokenTimeoutError";
   }
 }

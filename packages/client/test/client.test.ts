@@ -176,6 +176,26 @@ describe("token client", () => {
     await expect(tokens.getToken("alpha")).rejects.toBeInstanceOf(TokenTimeoutError);
   });
 
+  it("retries publishing while the bus is away, then gives up at the deadline", async () => {
+    aws.answerEveryRequest();
+    const publish = aws.publishRequest.bind(aws);
+    let failures = 2;
+    aws.publishRequest = async (detail) => {
+      if (failures-- > 0) throw Object.assign(new Error("connect ECONNREFUSED"), { name: "TimeoutError" });
+      return publish(detail);
+    };
+    expect((await tokens.getToken("alpha")).accessToken).toBe("at-alpha-1");
+    expect(aws.published).toHaveLength(1);
+
+    aws.publishRequest = async () => {
+      throw Object.assign(new Error("down"), { name: "NetworkingError" });
+    };
+    tokens = make({ timeoutMs: 300 });
+    const error = await tokens.getToken("beta").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TokenTimeoutError);
+    expect((error as Error).message).toContain("could not publish the request: NetworkingError");
+  });
+
   it("is configured from the environment the construct sets, and says what is missing", () => {
     expect(() => createTokenClientFromEnv({})).toThrow(/NEWSTORE_AUTH_REQUESTER, NEWSTORE_AUTH_BUS_NAME, NEWSTORE_AUTH_REPLY_QUEUE_URL, NEWSTORE_AUTH_PARAMETER_PREFIX not set/);
     const client = createTokenClientFromEnv(

@@ -22,6 +22,8 @@ export interface BrokerSettings {
   idleWindowSeconds: number;
   tokenUrlTemplate: string;
   kmsKeyId?: string;
+  attemptTimeoutMs: number;
+  budgetMs: number;
 }
 
 type Environment = Record<string, string | undefined>;
@@ -38,6 +40,8 @@ export function brokerSettingsFromEnv(env: Environment): BrokerSettings {
     idleWindowSeconds: seconds(env, Env.idleWindowSeconds, brokerDefaults.idleWindowSeconds),
     tokenUrlTemplate: env[Env.tokenUrl] || brokerDefaults.tokenUrlTemplate,
     kmsKeyId: env[Env.kmsKeyId] || undefined,
+    attemptTimeoutMs: whole(env, Env.newstoreAttemptTimeoutMs, brokerDefaults.attemptTimeoutMs),
+    budgetMs: whole(env, Env.newstoreBudgetMs, brokerDefaults.budgetMs),
   };
 }
 
@@ -51,11 +55,11 @@ export function createBrokerFromEnv(env: Environment, log: Logger, aws: AwsClien
   // The SDK reads AWS_REGION and AWS_ENDPOINT_URL itself; nothing here overrides them.
   const ssm = new SSMClient({ maxAttempts: aws.maxAttempts });
   const eventBridge = new EventBridgeClient({ maxAttempts: aws.maxAttempts });
-  const { tokenUrlTemplate, kmsKeyId, ...config } = settings;
+  const { tokenUrlTemplate, kmsKeyId, attemptTimeoutMs, budgetMs, ...config } = settings;
   return createBroker(config, {
     parameters: ssmParameterStore(ssm, { kmsKeyId }),
     events: eventBridgePublisher(eventBridge, { busName: settings.names.busName, log }),
-    newstore: createNewStoreClient({ tokenUrlTemplate }),
+    newstore: createNewStoreClient({ tokenUrlTemplate, attemptTimeoutMs, budgetMs }),
     clock,
     log,
     metrics,
@@ -101,10 +105,12 @@ export function createAdminFromSettings(settings: AdminSettings, log: Logger, aw
   });
 }
 
-function seconds(env: Environment, name: string, fallback: number): number {
+const seconds = (env: Environment, name: string, fallback: number) => whole(env, name, fallback, "seconds");
+
+function whole(env: Environment, name: string, fallback: number, unit = "milliseconds"): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of seconds, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of ${unit}, got ${JSON.stringify(raw)}`);
   return value;
 }

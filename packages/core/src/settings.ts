@@ -229,6 +229,8 @@ export const Env = {
   idleWindowSeconds: "NEWSTORE_AUTH_IDLE_WINDOW_SECONDS",
   /** The customer-managed KMS key of the SecureStrings; unset: the account's aws/ssm key. */
   kmsKeyId: "NEWSTORE_AUTH_KMS_KEY_ID",
+  newstoreAttemptTimeoutMs: "NEWSTORE_AUTH_NEWSTORE_ATTEMPT_TIMEOUT_MS",
+  newstoreBudgetMs: "NEWSTORE_AUTH_NEWSTORE_BUDGET_MS",
 } as const;
 
 /** The local runtime (`npm start`): its interface is fixed in DESIGN. */

@@ -33,6 +33,8 @@ export interface FaultRule {
   times?: number;
   /** Only calls of this client. */
   clientId?: string;
+  /** Applies to this share of matching calls (0..1), drawn from a seeded sequence. */
+  rate?: number;
 }
 
 export interface SandboxCall {
@@ -67,9 +69,13 @@ export async function startSandbox({ port = 0, host = "127.0.0.1" }: { port?: nu
   let calls: SandboxCall[] = [];
   let issued: string[] = [];
 
+  let seed = 0x2545f491;
+  const draw = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % 10_000) / 10_000; // repeatable runs
+
   function takeFault(clientId: string): Fault | undefined {
     const rule = faults.find((f) => f.times > 0 && (!f.clientId || f.clientId === clientId));
     if (!rule) return undefined;
+    if (rule.rate !== undefined && draw() >= rule.rate) return undefined;
     rule.times -= 1;
     faults = faults.filter((f) => f.times > 0);
     return rule.fault;
