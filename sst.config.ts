@@ -17,5 +17,7 @@ export default {
     // The example consumer (stacks/ExampleConsumerStack.ts) is not deployed to real stages by
     // default: deploy it with NEWSTORE_AUTH_EXAMPLE_CONSUMER=1 in the deploying shell.
     if (process.env.NEWSTORE_AUTH_EXAMPLE_CONSUMER === "1") app.stack(ExampleConsumerStack);
+    // The broker stack's own deploy-time options (IAM on the admin API, the alarm email) are
+    // read from the deploying shell too: see stacks/options.ts.
   },
 } satisfies SSTConfig;

@@ -1,16 +1,23 @@
 // The broker: bus → rule → FIFO queue → one serialized Lambda; the admin API in front of the
-// credentials; the operator CLI's reply queue. Every name and queue setting comes from core's
-// settings module, which the local runtime provisions from too.
+// credentials; the operator CLI's reply queue; the stage's KMS key of the SecureStrings; the
+// alarms. Every name and queue setting comes from core's settings module, which the local
+// runtime provisions from too.
 import { Duration } from "aws-cdk-lib";
 import * as apigateway from "aws-cdk-lib/aws-apigateway";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as sns from "aws-cdk-lib/aws-sns";
+import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { EventBus, Function, Queue, type StackContext } from "sst/constructs";
 import {
   AdminEnv,
   adminApi,
+  APP_NAME,
   brokerQueue,
   CLI_REQUESTER,
   consumerDefaults,
@@ -26,7 +33,8 @@ import {
   usageParameterPath,
 } from "@newstore-auth/core/settings";
 import { toCdkPattern } from "./eventPattern.js";
-import { parameterArn, ssmKeyStatement } from "./iam.js";
+import { keyPolicyStatement, keyStatement, parameterArn, WRITER_KEY_ACTIONS } from "./iam.js";
+import { adminAuthorization, alarmEmail, StackEnv } from "./options.js";
 
 export function BrokerStack({ stack, app }: StackContext) {
   const names = namesFor(app.stage, {
@@ -44,16 +52,29 @@ export function BrokerStack({ stack, app }: StackContext) {
     retentionPeriod: Duration.seconds(brokerQueue.deadLetterRetentionSeconds),
   });
 
+  // The key of every SecureString of the stage (credentials, tokens; the usage records are plain
+  // Strings). Its default policy keeps the account root statement: it is what lets IAM policies
+  // grant use of the key at all (consumers in other stacks rely on it, see below). Retained when
+  // the stack is removed (CDK's default): deleting it would make every SecureString unreadable.
+  const key = new kms.Key(stack, "SecureStringKey", {
+    description: `${APP_NAME} (${names.stage}): SecureString parameters below ${names.parameterPrefix}`,
+    enableKeyRotation: true,
+  });
+  // alias/newstore-auth-{stage}; removed with the stack (so a redeploy can create it again).
+  const keyAlias = key.addAlias(`alias/${APP_NAME}-${names.stage}`);
+
   const ssmArn = (name: string) => parameterArn(stack, name);
   // The path GET /credentials lists (settings names parameters, not this path: derived from it).
   const credentialsPath = credentialsParameterPath(names);
   const tokensPattern = tokenParameterName(names, "*");
   const usagePattern = `${usageParameterPath(names)}/*`;
 
+  // The broker and the admin API encrypt with the stack's key: this never comes from the shell.
   const fromNames = {
     [Env.stage]: names.stage,
     [Env.parameterPrefix]: names.parameterPrefix,
     [Env.busName]: names.busName,
+    [Env.kmsKeyId]: key.keyArn,
   };
   // The broker's other settings (token URL, margins) are copied from the deploying shell only
   // when set there, so core's defaults stay the single source otherwise.
@@ -98,7 +119,8 @@ export function BrokerStack({ stack, app }: StackContext) {
         actions: ["ssm:DeleteParameter"],
         resources: [ssmArn(tokensPattern), ssmArn(usagePattern)],
       }),
-      ssmKeyStatement(stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+      // Tokens are SecureStrings under the stage's key: it encrypts and decrypts them, via SSM only.
+      keyStatement(stack, key, WRITER_KEY_ACTIONS),
       new PolicyStatement({
         actions: ["events:PutEvents"],
         resources: [bus.eventBusArn],
@@ -189,8 +211,8 @@ export function BrokerStack({ stack, app }: StackContext) {
         actions: ["ssm:GetParameter", "ssm:GetParameters"],
         resources: [ssmArn(tokensPattern)],
       }),
-      // Credentials are SecureStrings it encrypts and decrypts.
-      ssmKeyStatement(stack, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+      // Credentials are SecureStrings under the stage's key: it encrypts and decrypts them, via SSM only.
+      keyStatement(stack, key, WRITER_KEY_ACTIONS),
       // credentials.changed / credentials.deleted go straight to the broker's queue, not the bus:
       // the bus forwards only token.requested, so no consumer can send the broker such work.
       new PolicyStatement({
@@ -200,8 +222,21 @@ export function BrokerStack({ stack, app }: StackContext) {
     ],
   });
 
+  // The key policy names the two writers itself, so reading it tells who may encrypt. The IAM
+  // statements above grant the same (either suffices in one account; both document it). Consumers
+  // live in other stacks, often deployed later: they are not named here but get Decrypt through
+  // their own IAM policies (TokenConsumer), which the account root statement delegates to IAM.
+  key.addToResourcePolicy(keyPolicyStatement(stack, "BrokerEncryptsAndDecryptsViaSsm", broker.role!, WRITER_KEY_ACTIONS));
+  key.addToResourcePolicy(keyPolicyStatement(stack, "AdminApiEncryptsAndDecryptsViaSsm", admin.role!, WRITER_KEY_ACTIONS));
+
   // Every method needs the API key except GET /health; a method added later needs it by default.
+  // With NEWSTORE_AUTH_ADMIN_AUTH=iam in the deploying shell, those methods also need IAM: a
+  // SigV4 signature of an identity allowed execute-api:Invoke on AdminApiInvokeArn. Both, not
+  // either: API Gateway has no "key OR IAM" on one method, and requiring both keeps DESIGN's
+  // contract (a missing key is still 403) while IAM adds who-called-what to CloudTrail and lets
+  // access be revoked per identity; the key's usage plan keeps throttling operators.
   // No CORS: operators call it from the CLI and scripts, never from a browser.
+  const authorization = adminAuthorization(process.env[StackEnv.adminAuth]);
   const api = new apigateway.RestApi(stack, "AdminApi", {
     restApiName: names.adminApiName,
     description: `newstore-auth admin API (${names.stage}): credentials of NewStore API clients`,
@@ -212,11 +247,16 @@ export function BrokerStack({ stack, app }: StackContext) {
     deployOptions: { stageName: names.stage },
     // One Lambda permission per method, for the deployed stage only (no console test invokes).
     defaultIntegration: new apigateway.LambdaIntegration(admin, { proxy: true, allowTestInvoke: false }),
-    defaultMethodOptions: { apiKeyRequired: true },
+    defaultMethodOptions: {
+      apiKeyRequired: true,
+      authorizationType: authorization === "api-key+iam" ? apigateway.AuthorizationType.IAM : apigateway.AuthorizationType.NONE,
+    },
   });
   // RestApi adds an output of its URL under a hashed id; AdminApiUrl below is that URL, named.
   api.node.tryRemoveChild("Endpoint");
-  api.root.addResource("health").addMethod("GET", undefined, { apiKeyRequired: false });
+  api.root
+    .addResource("health")
+    .addMethod("GET", undefined, { apiKeyRequired: false, authorizationType: apigateway.AuthorizationType.NONE });
   const credentials = api.root.addResource("credentials");
   for (const method of ["GET", "POST"]) credentials.addMethod(method);
   const credential = credentials.addResource("{clientId}");
@@ -248,6 +288,48 @@ export function BrokerStack({ stack, app }: StackContext) {
     targets: [new targets.SqsQueue(cliReplyQueue)],
   });
 
+  // Alarms: anything in the DLQ is a request nobody answered; any error or throttle of the broker
+  // (reserved concurrency 1: a throttle means pollers are stuck behind a running batch). No data
+  // (an idle stage, an empty DLQ that stopped reporting) is not a breach.
+  const period = Duration.minutes(5);
+  const alarmProps = {
+    threshold: 1,
+    evaluationPeriods: 1,
+    datapointsToAlarm: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  };
+  const alarmName = (what: string) => `${APP_NAME}-${names.stage}-${what}`;
+  const alarms = {
+    deadLetter: new cloudwatch.Alarm(stack, "DeadLetterQueueAlarm", {
+      ...alarmProps,
+      alarmName: alarmName("broker-dlq-depth"),
+      alarmDescription: `Messages in ${names.deadLetterQueueName}: requests or work the broker failed ${brokerQueue.maxReceiveCount} times`,
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+    }),
+    brokerErrors: new cloudwatch.Alarm(stack, "BrokerErrorsAlarm", {
+      ...alarmProps,
+      alarmName: alarmName("broker-errors"),
+      alarmDescription: "The broker function failed (an invocation error, not a token.failed answer)",
+      metric: broker.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+    brokerThrottles: new cloudwatch.Alarm(stack, "BrokerThrottlesAlarm", {
+      ...alarmProps,
+      alarmName: alarmName("broker-throttles"),
+      alarmDescription: "The broker (reserved concurrency 1) was throttled: its pollers are stuck or over-pulling",
+      metric: broker.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+  };
+  // Notifications only when the deploying shell names an address (the subscription must be
+  // confirmed from the email AWS sends).
+  const email = alarmEmail(process.env[StackEnv.alarmEmail]);
+  let alarmTopic: sns.Topic | undefined;
+  if (email) {
+    alarmTopic = new sns.Topic(stack, "AlarmTopic", { topicName: alarmName("alarms"), displayName: `${APP_NAME} ${names.stage} alarms` });
+    alarmTopic.addSubscription(new subscriptions.EmailSubscription(email));
+    for (const alarm of Object.values(alarms)) alarm.addAlarmAction(new cloudwatchActions.SnsAction(alarmTopic));
+  }
+
   stack.addOutputs({
     BusName: bus.eventBusName,
     QueueUrl: queue.queueUrl,
@@ -257,8 +339,36 @@ export function BrokerStack({ stack, app }: StackContext) {
     // The key's id, never its value: see the note on apiKey above.
     AdminApiKeyId: apiKey.keyId,
     CliReplyQueueUrl: cliReplyQueue.queueUrl,
+    AdminApiAuthorization: authorization,
+    // Callers' IAM policies allow execute-api:Invoke on this (every method of the deployed stage).
+    ...(authorization === "api-key+iam" && {
+      AdminApiInvokeArn: api.arnForExecuteApi("*", "/*", api.deploymentStage.stageName),
+    }),
+    KmsKeyArn: key.keyArn,
+    KmsKeyAlias: keyAlias.aliasName,
+    DeadLetterAlarmName: alarms.deadLetter.alarmName,
+    BrokerErrorsAlarmName: alarms.brokerErrors.alarmName,
+    BrokerThrottlesAlarmName: alarms.brokerThrottles.alarmName,
+    ...(alarmTopic && { AlarmTopicArn: alarmTopic.topicArn }),
   });
 
   // Other stacks take these with `use(BrokerStack)` (see ExampleConsumerStack).
-  return { names, bus, queue, deadLetterQueue, broker, refreshRule, admin, api, apiKey, usagePlan, cliReplyQueue, cliReplyRule };
+  return {
+    names,
+    key,
+    keyAlias,
+    bus,
+    queue,
+    deadLetterQueue,
+    broker,
+    refreshRule,
+    admin,
+    api,
+    apiKey,
+    usagePlan,
+    cliReplyQueue,
+    cliReplyRule,
+    alarms,
+    alarmTopic,
+  };
 }

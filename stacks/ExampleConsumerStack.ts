@@ -10,7 +10,7 @@ import { TokenConsumer } from "./TokenConsumer.js";
 const TENANT_ENV = "NEWSTORE_TENANT";
 
 export function ExampleConsumerStack({ stack }: StackContext) {
-  const { names, bus } = use(BrokerStack);
+  const { names, bus, key } = use(BrokerStack);
 
   const tenant = process.env[TENANT_ENV];
   const fn = new Function(stack, "ExampleConsumer", {
@@ -28,6 +28,7 @@ export function ExampleConsumerStack({ stack }: StackContext) {
     clientIds: ["example-client"],
     bus: bus.cdk.eventBus,
     parameterPrefix: names.parameterPrefix,
+    key,
     functions: [fn],
   });
 

@@ -6,6 +6,7 @@ import type * as events from "aws-cdk-lib/aws-events";
 import { Rule } from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -19,7 +20,7 @@ import {
   tokenParameterName,
 } from "@newstore-auth/core/settings";
 import { toCdkPattern } from "./eventPattern.js";
-import { parameterArn, ssmKeyStatement } from "./iam.js";
+import { keyStatement, parameterArn, READER_KEY_ACTIONS, ssmKeyStatement } from "./iam.js";
 
 export interface TokenConsumerProps {
   /** The consumer's requester name: the broker routes its replies by it. */
@@ -32,6 +33,13 @@ export interface TokenConsumerProps {
   parameterPrefix: string;
   /** Functions that get tokens; more can be added with `bind()`. SST Functions are lambda.Functions. */
   functions?: lambda.Function[];
+  /**
+   * The broker's KMS key of the SecureStrings (BrokerStack returns it as `key`; from outside the
+   * app, `kms.Key.fromKeyArn` with its KmsKeyArn output). Absent: the tokens are taken to be under
+   * the account's aws/ssm key, as a broker stage deployed before it had its own key wrote them;
+   * against a current broker, decryption is then denied.
+   */
+  key?: kms.IKey;
 }
 
 export class TokenConsumer extends Construct {
@@ -41,6 +49,7 @@ export class TokenConsumer extends Construct {
   readonly clientIds: readonly string[];
   readonly bus: events.IEventBus;
   readonly parameterPrefix: string;
+  readonly key: kms.IKey | undefined;
 
   constructor(scope: Construct, id: string, props: TokenConsumerProps) {
     super(scope, id);
@@ -66,6 +75,7 @@ export class TokenConsumer extends Construct {
     this.clientIds = [...props.clientIds];
     this.bus = props.bus;
     this.parameterPrefix = parameterPrefix;
+    this.key = props.key;
 
     // Standard, not FIFO: replies are independent and each carries its request id.
     this.queue = new sqs.Queue(this, "ReplyQueue", {
@@ -91,7 +101,7 @@ export class TokenConsumer extends Construct {
     for (const fn of functions) this.grantTo(fn);
   }
 
-  /** The statements a consumer needs: its tokens, the SSM key (decrypt only), the bus, its queue. */
+  /** The statements a consumer needs: its tokens, the key (decrypt only), the bus, its queue. */
   policyStatements(): PolicyStatement[] {
     const prefix = { parameterPrefix: this.parameterPrefix };
     return [
@@ -100,8 +110,10 @@ export class TokenConsumer extends Construct {
         actions: ["ssm:GetParameter"],
         resources: this.clientIds.map((clientId) => parameterArn(this, tokenParameterName(prefix, clientId))),
       }),
-      // Tokens are SecureStrings under the AWS managed key: decrypt only, a consumer writes none.
-      ssmKeyStatement(this, ["kms:Decrypt"]),
+      // Tokens are SecureStrings: decrypt only (a consumer writes none), only through SSM. The
+      // broker's key policy does not name consumers (they live in other stacks, deployed later):
+      // this IAM statement is their grant, which the key policy's account root statement allows.
+      this.key ? keyStatement(this, this.key, READER_KEY_ACTIONS) : ssmKeyStatement(this, READER_KEY_ACTIONS),
       new PolicyStatement({
         actions: ["events:PutEvents"],
         resources: [this.bus.eventBusArn],

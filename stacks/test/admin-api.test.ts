@@ -5,8 +5,12 @@ import type { Template } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminEnv, adminApi, Env, namesFor } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
+import { StackEnv } from "../options.js";
 import {
   ACCOUNT,
+  ADMIN_ROUTES,
+  apiMethods,
+  expectNoCors,
   functionByHandler,
   list,
   only,
@@ -39,7 +43,7 @@ beforeAll(async () => {
   const synth = await synthesize({
     stage: STAGE,
     stacks: [BrokerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv)],
+    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
     setEnv: shell,
   });
   [template] = synth.templates as [Template];
@@ -56,37 +60,13 @@ const admin = () => functionByHandler(template, "admin.handler");
 const restApi = () => only(template.findResources("AWS::ApiGateway::RestApi"), "REST API");
 const apiStage = () => only(template.findResources("AWS::ApiGateway::Stage"), "API stage");
 const apiKey = () => only(template.findResources("AWS::ApiGateway::ApiKey"), "API key");
+const kmsKey = () => only(template.findResources("AWS::KMS::Key"), "KMS key");
 const brokerQueue = () =>
   only(template.findResources("AWS::SQS::Queue", { Properties: { QueueName: names.requestQueueName } }), "broker queue");
 const outputs = () => template.toJSON().Outputs as Record<string, { Value: unknown }>;
 
-/** Every method as "VERB /path", the path rebuilt from the API's resource tree. */
-function methods(): Array<{ route: string; properties: Record<string, any> }> {
-  const resources = template.findResources("AWS::ApiGateway::Resource");
-  const [apiId] = restApi();
-  const pathOf = (ref: unknown): string => {
-    const rendered = render(ref);
-    if (rendered === `\${${apiId}.RootResourceId}`) return "";
-    const id = rendered.match(/^\$\{(\w+)\}$/)?.[1];
-    const resource = id === undefined ? undefined : resources[id];
-    if (!resource) throw new Error(`method on an unknown resource ${rendered}`);
-    expect(render(resource.Properties.RestApiId)).toBe(`\${${apiId}}`);
-    return `${pathOf(resource.Properties.ParentId)}/${resource.Properties.PathPart}`;
-  };
-  return Object.values(template.findResources("AWS::ApiGateway::Method")).map((method) => ({
-    route: `${method.Properties.HttpMethod} ${pathOf(method.Properties.ResourceId) || "/"}`,
-    properties: method.Properties,
-  }));
-}
-
-const ROUTES = [
-  "GET /health",
-  "GET /credentials",
-  "POST /credentials",
-  "GET /credentials/{clientId}",
-  "PUT /credentials/{clientId}",
-  "DELETE /credentials/{clientId}",
-];
+const methods = () => apiMethods(template);
+const ROUTES = ADMIN_ROUTES;
 
 describe("the admin REST API", () => {
   it("is a regional REST API named after the stage, deployed to a stage of that name", () => {
@@ -102,10 +82,11 @@ describe("the admin REST API", () => {
     expect(template.findResources("AWS::ApiGateway::Account")).toEqual({});
   });
 
-  it("has exactly the DESIGN's routes, and no OPTIONS (no CORS)", () => {
+  it("has exactly the DESIGN's routes, and no CORS (no OPTIONS, no Access-Control headers)", () => {
     const routes = methods().map((m) => m.route);
     expect(routes.filter((r) => r.startsWith("OPTIONS "))).toEqual([]);
     expect([...routes].sort()).toEqual([...ROUTES].sort());
+    expectNoCors(template);
   });
 
   it("requires the API key on every method except GET /health", () => {
@@ -188,8 +169,14 @@ describe("the admin REST API", () => {
       `https://\${${apiId}}.execute-api.${REGION}.\${AWS::URLSuffix}/\${${stageId}}/`,
     );
     expect(render(all.AdminApiKeyId?.Value)).toBe(`\${${keyId}}`);
+    // Without NEWSTORE_AUTH_ADMIN_AUTH=iam: the key alone, and no invoke ARN to grant (admin-iam.test.ts).
+    expect(all.AdminApiAuthorization?.Value).toBe("api-key");
     // RestApi's own URL output (hashed id) is dropped in favour of AdminApiUrl.
-    expect(Object.keys(all).filter((name) => name.startsWith("AdminApi")).sort()).toEqual(["AdminApiKeyId", "AdminApiUrl"]);
+    expect(Object.keys(all).filter((name) => name.startsWith("AdminApi")).sort()).toEqual([
+      "AdminApiAuthorization",
+      "AdminApiKeyId",
+      "AdminApiUrl",
+    ]);
   });
 });
 
@@ -203,14 +190,16 @@ describe("the admin function", () => {
     expect(fn.Properties).not.toHaveProperty("ReservedConcurrentExecutions");
   });
 
-  it("gets the names, the broker queue's URL and only the admin options set in the shell", () => {
+  it("gets the names, the stage's KMS key, the broker queue's URL and only the admin options set in the shell", () => {
     const [, fn] = admin();
+    const [keyId] = kmsKey();
     const [queueId] = brokerQueue();
     const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
     expect(variables[Env.stage]).toBe(STAGE);
     expect(variables[Env.parameterPrefix]).toBe("/newstore-auth/admin-test");
     expect(variables[Env.busName]).toBe("newstore-auth-admin-test");
     expect(render(variables[AdminEnv.brokerQueueUrl])).toBe(`\${${queueId}}`);
+    expect(render(variables[Env.kmsKeyId])).toBe(`\${${keyId}.Arn}`);
     expect(variables[AdminEnv.allowedRoles]).toBe(shell[AdminEnv.allowedRoles]);
     expect(variables).not.toHaveProperty(AdminEnv.defaultTenant); // unset in the shell
     // API Gateway checks the key on AWS: the function must not have one to check.
@@ -219,7 +208,7 @@ describe("the admin function", () => {
     expect(variables).not.toHaveProperty(AdminEnv.apiUrl);
     const ours = Object.keys(variables).filter((key) => key.startsWith("NEWSTORE_"));
     expect(ours.sort()).toEqual(
-      [Env.stage, Env.parameterPrefix, Env.busName, AdminEnv.brokerQueueUrl, AdminEnv.allowedRoles].sort(),
+      [Env.stage, Env.parameterPrefix, Env.busName, Env.kmsKeyId, AdminEnv.brokerQueueUrl, AdminEnv.allowedRoles].sort(),
     );
   });
 });
@@ -235,6 +224,7 @@ describe("the admin function's role", () => {
 
   it("is exactly the statements DESIGN needs", () => {
     const [queueId] = brokerQueue();
+    const [keyId] = kmsKey();
     const all = statements();
     for (const s of all) {
       expect(s.Effect, JSON.stringify(s.raw)).toBe("Allow");
@@ -249,11 +239,9 @@ describe("the admin function's role", () => {
         { Action: ["ssm:GetParameter", "ssm:GetParameters"], Resource: [tokens], Condition: undefined },
         {
           Action: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-          Resource: [`arn:${PARTITION}:kms:${REGION}:${ACCOUNT}:key/*`],
-          Condition: {
-            StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
-            "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
-          },
+          // The stage's own key, only through SSM (security.test.ts checks the key and its policy).
+          Resource: [`\${${keyId}.Arn}`],
+          Condition: { StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` } },
         },
         { Action: ["sqs:SendMessage"], Resource: [`\${${queueId}.Arn}`], Condition: undefined },
       ].sort(byJson),

@@ -16,6 +16,7 @@ import {
   replyPattern,
 } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
+import { StackEnv } from "../options.js";
 import {
   ACCOUNT,
   functionByHandler,
@@ -46,7 +47,7 @@ beforeAll(async () => {
   const synth = await synthesize({
     stage: STAGE,
     stacks: [BrokerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv)],
+    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
     setEnv: shellTuning,
   });
   [template] = synth.templates as [Template];
@@ -219,6 +220,8 @@ describe("BrokerStack", () => {
     expect(variables[Env.busName]).toBe("newstore-auth-test");
     expect(variables[Env.busName]).toBe(busResource.Properties.Name);
     expect(variables[Env.parameterPrefix]).toBe("/newstore-auth/test");
+    const [keyId] = only(template.findResources("AWS::KMS::Key"), "KMS key");
+    expect(render(variables[Env.kmsKeyId]), "SecureStrings under the stage's key").toBe(`\${${keyId}.Arn}`);
   });
 
   it("copies the broker's tuning from the deploying shell only when set there", () => {
@@ -288,16 +291,14 @@ describe("BrokerStack", () => {
       expect(resourcesOf("ssm:GetParametersByPath")).toEqual([usagePath]);
     });
 
-    it("uses KMS only through SSM and only with the aws/ssm key", () => {
+    it("uses KMS only through SSM and only with the stage's own key", () => {
+      const [keyId] = only(template.findResources("AWS::KMS::Key"), "KMS key");
       const kms = statements().filter((s) => s.Action.some((a) => a.startsWith("kms:")));
       expect(kms).toHaveLength(1);
       const [s] = kms;
       expect([...s!.Action].sort()).toEqual(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]);
-      expect(s!.Resource).toEqual([`arn:${PARTITION}:kms:${REGION}:${ACCOUNT}:key/*`]);
-      expect(s!.Condition).toEqual({
-        StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` },
-        "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
-      });
+      expect(s!.Resource).toEqual([`\${${keyId}.Arn}`]);
+      expect(s!.Condition).toEqual({ StringEquals: { "kms:ViaService": `ssm.${REGION}.amazonaws.com` } });
     });
 
     it("publishes only to its own bus", () => {

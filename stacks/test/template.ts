@@ -186,3 +186,77 @@ export function queueAllowsRule(template: Template, queueId: string, ruleId: str
       render(s.Condition.ArnEquals["aws:SourceArn"]) === `\${${ruleId}.Arn}`,
   );
 }
+
+/** The admin API's routes (DESIGN, "Admin API"), as `apiMethods` names them. */
+export const ADMIN_ROUTES = [
+  "GET /health",
+  "GET /credentials",
+  "POST /credentials",
+  "GET /credentials/{clientId}",
+  "PUT /credentials/{clientId}",
+  "DELETE /credentials/{clientId}",
+];
+
+/** Every method of the template's one REST API as "VERB /path", the path rebuilt from its resource tree. */
+export function apiMethods(template: Template): Array<{ route: string; properties: Record<string, any> }> {
+  const resources = template.findResources("AWS::ApiGateway::Resource");
+  const [apiId] = only(template.findResources("AWS::ApiGateway::RestApi"), "REST API");
+  const pathOf = (ref: unknown): string => {
+    const rendered = render(ref);
+    if (rendered === `\${${apiId}.RootResourceId}`) return "";
+    const id = rendered.match(/^\$\{(\w+)\}$/)?.[1];
+    const resource = id === undefined ? undefined : resources[id];
+    if (!resource) throw new Error(`method on an unknown resource ${rendered}`);
+    expect(render(resource.Properties.RestApiId)).toBe(`\${${apiId}}`);
+    return `${pathOf(resource.Properties.ParentId)}/${resource.Properties.PathPart}`;
+  };
+  return Object.values(template.findResources("AWS::ApiGateway::Method")).map((method) => ({
+    route: `${method.Properties.HttpMethod} ${pathOf(method.Properties.ResourceId) || "/"}`,
+    properties: method.Properties,
+  }));
+}
+
+/** No CORS: no OPTIONS method, and no Access-Control-* header in any method, integration or gateway response. */
+export function expectNoCors(template: Template): void {
+  const methods = apiMethods(template);
+  expect(methods.length).toBeGreaterThan(0);
+  expect(methods.filter((m) => m.properties.HttpMethod === "OPTIONS").map((m) => m.route)).toEqual([]);
+  const headerNames = (responses: unknown) =>
+    (list(responses) as Json[]).flatMap((r) => [
+      ...Object.keys(isObject(r.ResponseParameters) ? r.ResponseParameters : {}),
+      ...Object.keys(isObject(r.ResponseModels) ? r.ResponseModels : {}),
+    ]);
+  for (const { route, properties } of methods) {
+    const integration = (properties.Integration ?? {}) as Json;
+    const names = [...headerNames(properties.MethodResponses), ...headerNames(integration.IntegrationResponses)];
+    expect(names.filter((n) => /access-control/i.test(n)), route).toEqual([]);
+  }
+  for (const [id, response] of Object.entries(template.findResources("AWS::ApiGateway::GatewayResponse"))) {
+    const names = Object.keys(response.Properties.ResponseParameters ?? {});
+    expect(names.filter((n) => /access-control/i.test(n)), id).toEqual([]);
+  }
+  // And nowhere else in the template either (a Cors option, a mock integration's header mapping).
+  expect(JSON.stringify(template.toJSON())).not.toMatch(/access-control-allow/i);
+}
+
+/** A statement reduced to what it grants, for comparing a role's full set against an expected one. */
+export interface Grant {
+  Effect: string;
+  Action: string[];
+  Resource: string[];
+  Condition?: unknown;
+}
+
+const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
+/** Statements (or expected grants) in a canonical order: actions and resources sorted, then the list. */
+export function grants(statements: Array<Statement | Grant>): Grant[] {
+  return statements
+    .map((s) => ({
+      Effect: s.Effect,
+      Action: [...s.Action].sort(),
+      Resource: [...s.Resource].sort(),
+      ...(s.Condition === undefined ? {} : { Condition: s.Condition }),
+    }))
+    .sort(byJson);
+}

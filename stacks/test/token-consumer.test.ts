@@ -4,6 +4,7 @@
 import { App as CdkApp, Stack as CdkStack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import * as events from "aws-cdk-lib/aws-events";
+import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -16,6 +17,7 @@ import {
 } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
 import { ExampleConsumerStack } from "../ExampleConsumerStack.js";
+import { StackEnv } from "../options.js";
 import { TokenConsumer, type TokenConsumerProps } from "../TokenConsumer.js";
 import {
   ACCOUNT,
@@ -43,7 +45,16 @@ const SQS_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:Ge
 /** What every consumer function's role must be, exactly: DESIGN's least privilege for consumers. */
 function expectConsumerGrants(
   statements: Statement[],
-  expected: { tokenArns: string[]; busArn: string; queueArn: string; partition: string; region: string; account: string },
+  expected: {
+    tokenArns: string[];
+    busArn: string;
+    queueArn: string;
+    /** The broker's key (its ARN as rendered), or the account's aws/ssm key when none is given. */
+    keyArn: string | "aws/ssm";
+    partition: string;
+    region: string;
+    account: string;
+  },
 ) {
   expect(statements.length).toBeGreaterThan(0);
   for (const s of statements) {
@@ -65,11 +76,17 @@ function expectConsumerGrants(
   const [kms, ...moreKms] = ofService("kms");
   expect(moreKms).toEqual([]);
   expect(kms!.Action, "decrypt only: consumers never write a SecureString").toEqual(["kms:Decrypt"]);
-  expect(kms!.Resource).toEqual([`arn:${expected.partition}:kms:${expected.region}:${expected.account}:key/*`]);
-  expect(kms!.Condition).toEqual({
-    StringEquals: { "kms:ViaService": `ssm.${expected.region}.amazonaws.com` },
-    "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
-  });
+  const viaSsm = { "kms:ViaService": `ssm.${expected.region}.amazonaws.com` };
+  if (expected.keyArn === "aws/ssm") {
+    expect(kms!.Resource).toEqual([`arn:${expected.partition}:kms:${expected.region}:${expected.account}:key/*`]);
+    expect(kms!.Condition).toEqual({
+      StringEquals: viaSsm,
+      "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/aws/ssm" },
+    });
+  } else {
+    expect(kms!.Resource, "the broker's key only").toEqual([expected.keyArn]);
+    expect(kms!.Condition).toEqual({ StringEquals: viaSsm });
+  }
 
   const eventsStatements = ofService("events");
   expect(eventsStatements.flatMap((s) => s.Action)).toEqual(["events:PutEvents"]);
@@ -91,7 +108,7 @@ describe("ExampleConsumerStack (TokenConsumer in the SST app, next to the broker
     const synth = await synthesize({
       stage: STAGE,
       stacks: [BrokerStack, ExampleConsumerStack],
-      shellEnv: [...Object.values(Env), ...Object.values(ConsumerEnv), "NEWSTORE_TENANT"],
+      shellEnv: [...Object.values(Env), ...Object.values(ConsumerEnv), ...Object.values(StackEnv), "NEWSTORE_TENANT"],
       setEnv: { NEWSTORE_TENANT: TENANT },
     });
     [broker, consumer] = synth.templates as [Template, Template];
@@ -158,13 +175,15 @@ describe("ExampleConsumerStack (TokenConsumer in the SST app, next to the broker
     expect(f.Properties.Timeout * 1000).toBeGreaterThan(consumerDefaults.timeoutMs);
   });
 
-  it("grants the function exactly its token, decrypt, PutEvents on the bus and its own queue", () => {
+  it("grants the function exactly its token, decrypt on the broker's key, PutEvents on the bus and its own queue", () => {
     const [queueId] = replyQueue();
     const [roleId, role] = roleOf(consumer, fn()[1]);
+    const [keyId] = only(broker.findResources("AWS::KMS::Key"), "the broker's KMS key");
     expectConsumerGrants(roleStatements(consumer, roleId, exports), {
       tokenArns: [`arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/newstore-auth/consumer-test/tokens/example-client`],
       busArn: `\${${busId()}.Arn}`,
       queueArn: `\${${queueId}.Arn}`,
+      keyArn: `\${${keyId}.Arn}`, // imported from the broker's stack
       partition: PARTITION,
       region: REGION,
       account: ACCOUNT,
@@ -257,6 +276,7 @@ describe("TokenConsumer (plain CDK)", () => {
         ),
         busArn: `\${${busId}.Arn}`,
         queueArn: `\${${queueId}.Arn}`,
+        keyArn: "aws/ssm", // no key given
         partition: PARTITION,
         region: REGION,
         account: ACCOUNT,
@@ -267,5 +287,34 @@ describe("TokenConsumer (plain CDK)", () => {
       expect(render(variables[ConsumerEnv.replyQueueUrl]), fnId).toBe(`\${${queueId}}`);
       expect(variables[ConsumerEnv.parameterPrefix], fnId).toBe("/newstore-auth/prod");
     }
+  });
+
+  it("decrypts only with the broker's key when given one (e.g. from its KmsKeyArn output)", () => {
+    const { stack, newFunction, props } = setup();
+    const keyArn = "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const key = kms.Key.fromKeyArn(stack, "BrokerKey", keyArn);
+    const consumer = new TokenConsumer(stack, "Consumer", props({ functions: [newFunction("Fn")], key }));
+    expect(consumer.key).toBe(key);
+
+    const template = Template.fromStack(stack);
+    const [busId] = only(template.findResources("AWS::Events::EventBus"), "bus");
+    const [queueId] = only(template.findResources("AWS::SQS::Queue"), "reply queue");
+    const [, fn] = only(template.findResources("AWS::Lambda::Function"), "function");
+    const [roleId] = roleOf(template, fn);
+    const statements = roleStatements(template, roleId);
+    expectConsumerGrants(statements, {
+      tokenArns: ["client-a", "client-b"].map(
+        (clientId) => `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/newstore-auth/prod/tokens/${clientId}`,
+      ),
+      busArn: `\${${busId}.Arn}`,
+      queueArn: `\${${queueId}.Arn}`,
+      keyArn,
+      partition: PARTITION,
+      region: REGION,
+      account: ACCOUNT,
+    });
+    // A consumer's grant is its own IAM policy: it adds nothing to a key policy (it has none here).
+    expect(template.findResources("AWS::KMS::Key")).toEqual({});
+    expect(statements.flatMap((s) => s.Action)).not.toContain("kms:Encrypt");
   });
 });

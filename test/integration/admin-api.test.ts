@@ -113,7 +113,7 @@ describe("admin API on moto", () => {
       [{ client_id: "ok", client_secret: s, roles: ["iam:providers:read", "nope"], tenant: "acme" }, { roles: expect.stringContaining("allowed") }],
       [{ client_id: "ok", client_secret: s, role: "iam:providers:read", tenant: "acme", rolse: ["x"] }, { rolse: "unknown field" }],
       [{ client_id: "ok", client_secret: "x".repeat(1025), role: "iam:providers:read", tenant: "acme" }, { client_secret: expect.any(String) }],
-      [JSON.parse('{"client_id":"ok","client_secret":"s","role":"iam:providers:read","tenant":"acme","__proto__":{"admin":true}}'), { __proto__: "unknown field" }],
+      [JSON.parse('{"client_id":"ok","client_secret":"s","role":"iam:providers:read","tenant":"acme","__proto__":{"admin":true}}'), JSON.parse('{"__proto__":"unknown field"}')],
       [[1, 2], { body: expect.any(String) }],
     ];
     for (const [body, fields] of cases) {

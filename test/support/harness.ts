@@ -18,7 +18,7 @@ import {
   refreshDueMessage,
 } from "@newstore-auth/core";
 import { createAdminHandler } from "@newstore-auth/functions/admin";
-import { createBrokerHandler } from "@newstore-auth/functions/broker";
+import { type BrokerHandler, createBrokerHandler } from "@newstore-auth/functions/broker";
 import { type HttpApi, startHttpApi } from "@newstore-auth/local/http-api";
 import { startMoto, type MotoServer } from "@newstore-auth/local/moto";
 import { type Poller, startPoller } from "@newstore-auth/local/poller";
@@ -40,9 +40,16 @@ export interface Harness {
   /** Every access token the sandbox issued, across resets. */
   issuedTokens(): string[];
   /** Wipes moto and the sandbox, provisions afresh, starts a cold broker. */
-  reset(options?: { brokerEnv?: Record<string, string>; clock?: Clock }): Promise<Provisioned>;
+  reset(options?: ResetOptions): Promise<Provisioned>;
   stopBroker(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ResetOptions {
+  brokerEnv?: Record<string, string>;
+  clock?: Clock;
+  /** Replaces the broker the poller drives; `container()` makes a real one (a cold container). */
+  handler?: (container: () => BrokerHandler) => BrokerHandler;
 }
 
 export interface Provisioned {
@@ -91,7 +98,7 @@ export async function startHarness(stage = "it"): Promise<Harness> {
     names,
     secrets: [],
     issuedTokens: () => [...earlierTokens, ...sandbox.issuedTokens()],
-    async reset({ brokerEnv = {}, clock }: { brokerEnv?: Record<string, string>; clock?: Clock } = {}) {
+    async reset({ brokerEnv = {}, clock, handler: wrap }: ResetOptions = {}) {
       await harness.stopBroker();
       await moto.reset();
       earlierTokens.push(...sandbox.issuedTokens());
@@ -99,15 +106,18 @@ export async function startHarness(stage = "it"): Promise<Harness> {
       const resources = await provisionBroker({ sqs, events }, names, { visibilityTimeoutSeconds: 5 });
       const replies = await provisionReplyQueue({ sqs, events }, names, REQUESTER);
       const tail = await provisionEventsTail({ sqs, events }, names);
-      const handler = createBrokerHandler({
-        env: {
-          [Env.stage]: names.stage,
-          [Env.tokenUrl]: sandbox.tokenUrlTemplate,
-          ...brokerEnv,
-        },
-        aws: { maxAttempts: 1 },
-        clock,
-      });
+      // A new handler is a new container: cold memory, SSM its only source.
+      const container = () =>
+        createBrokerHandler({
+          env: {
+            [Env.stage]: names.stage,
+            [Env.tokenUrl]: sandbox.tokenUrlTemplate,
+            ...brokerEnv,
+          },
+          aws: { maxAttempts: 1 },
+          clock,
+        });
+      const handler = wrap ? wrap(container) : container();
       poller = startPoller({
         sqs,
         queueUrl: resources.requestQueue.url,

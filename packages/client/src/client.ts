@@ -204,7 +204,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   async function fetchToken(clientId: string, seconds: number): Promise<Token> {
     const deadline = ports.now() + timeoutMs;
-    const stored = await read(clientId);
+    const stored = await untilDeadline(() => read(clientId), clientId, deadline, "read the stored token");
     if (fresh(stored, seconds)) return remember(stored);
 
     const requestId = randomUUID();
@@ -215,7 +215,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     ensurePump();
     try {
       stats.requests += 1;
-      await publishWithRetry({ requestId, clientId, requester: options.requester, minValiditySeconds: seconds }, deadline);
+      const detail = { requestId, clientId, requester: options.requester, minValiditySeconds: seconds };
+      await untilDeadline(() => ports.publishRequest(detail), clientId, deadline, "publish the request");
       let rereadIn = rereadAfterMs;
       for (;;) {
         const remaining = deadline - ports.now();
@@ -238,7 +239,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         }
         // No reply yet: a sibling container may have taken it off the shared queue.
         stats.rereads += 1;
-        const again = await read(clientId);
+        const again = await read(clientId).catch(() => undefined); // AWS away: keep waiting
         if (fresh(again, seconds)) return remember(again);
         rereadIn = Math.min(rereadIn * 2, 4_000);
       }
@@ -248,16 +249,16 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     }
   }
 
-  /** The bus may be away for a moment (throttling, a network blip): retry until the deadline. */
-  async function publishWithRetry(detail: Parameters<ConsumerPorts["publishRequest"]>[0], deadline: number) {
+  /** AWS may be away for a moment (throttling, a network blip): retry until the deadline. */
+  async function untilDeadline<T>(step: () => Promise<T>, clientId: string, deadline: number, what: string): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await ports.publishRequest(detail);
+        return await step();
       } catch (error) {
         const wait = Math.min(2_000, 100 * 2 ** attempt);
         if (ports.now() + wait >= deadline) {
           stats.timeouts += 1;
-          throw new TokenTimeoutError(detail.clientId, timeoutMs, error);
+          throw new TokenTimeoutError(clientId, timeoutMs, error, what);
         }
         await ports.sleep(wait);
       }

@@ -6,10 +6,11 @@ export class TokenTimeoutError extends Error {
   constructor(
     readonly clientId: string,
     readonly timeoutMs: number,
-    /** What kept the request from being sent, when it could not be. */
+    /** What kept it from reaching AWS, when it could not. */
     cause?: unknown,
+    what = "reach AWS",
   ) {
-    super(`no token for client ${clientId} within ${timeoutMs} ms${cause ? ` (could not publish the request: ${(cause as Error).name})` : ""}`, { cause });
+    super(`no token for client ${clientId} within ${timeoutMs} ms${cause ? ` (could not ${what}: ${(cause as Error).name})` : ""}`, { cause });
     this.name = "TokenTimeoutError";
   }
 }

@@ -100,13 +100,11 @@ export function createAdmin(config: AdminConfig, ports: AdminPorts): Admin {
     }
     const roles = [...new Set([...(body.role ? [body.role] : []), ...(body.roles ?? [])])];
     if (roles.length === 0) throw new AdminError(400, "INVALID_REQUEST", "the body is invalid", { roles: "at least one role is required" });
-    const unknown = roles.filter((r) => !allowed.has(r));
-    if (unknown.length > 0) {
-      const field = body.roles === undefined ? "role" : "roles";
-      throw new AdminError(400, "INVALID_REQUEST", `unknown role; allowed roles: ${[...allowed].join(", ")}`, {
-        [field]: `not an allowed role; allowed: ${[...allowed].join(", ")}`,
-      });
-    }
+    const list = [...allowed].join(", ");
+    const fields: Record<string, string> = {};
+    if (body.role !== undefined && !allowed.has(body.role)) fields.role = `not an allowed role; allowed: ${list}`;
+    if (body.roles?.some((r) => !allowed.has(r))) fields.roles = `not an allowed role; allowed: ${list}`;
+    if (Object.keys(fields).length > 0) throw new AdminError(400, "INVALID_REQUEST", `unknown role; allowed roles: ${list}`, fields);
     return roles;
   }
 

@@ -21,7 +21,10 @@ export function parseQueueItem(body: string): QueueItem {
   const envelope = EventEnvelope.safeParse(safeJson(body));
   if (!envelope.success) return { kind: "invalid", reason: `not an EventBridge event: ${describeIssues(envelope.error)}` };
   const { "detail-type": detailType, source, detail } = envelope.data;
-  if (source === INTERNAL_SOURCE) return parseWorkItem(detailType, detail);
+  // Work items are recognised by type and source together; anything else is read as a request.
+  if (source === INTERNAL_SOURCE && (Object.values(InternalDetailType) as string[]).includes(detailType)) {
+    return parseWorkItem(detailType, detail);
+  }
   const replyTo = readReplyTo(detail);
   if (detailType !== DetailType.requested) {
     return { kind: "invalid", reason: `unexpected detail-type ${sanitize(detailType, [], 64)}`, replyTo };

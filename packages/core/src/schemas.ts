@@ -160,7 +160,8 @@ export type ReplaceCredentialsBody = z.infer<typeof ReplaceCredentialsBody>;
 
 /** The failing fields of a body, by name; messages describe rules, never the values sent. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
-  const fields: Record<string, string> = {};
+  // No prototype: a field named "__proto__" must be reported as a key, not set a prototype.
+  const fields: Record<string, string> = Object.create(null);
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) fields[key.slice(0, 64)] = "unknown field";
