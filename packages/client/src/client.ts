@@ -72,8 +72,11 @@ type Outcome = { type: "ready"; detail: TokenReady } | { type: "failed"; detail:
 class Mailbox {
   private items: Outcome[] = [];
   private taker?: (outcome: Outcome) => void;
+  /** An answer came: the pump need not poll on this fetch's behalf any more. */
+  answered = false;
   constructor(readonly requestId: string) {}
   push(outcome: Outcome) {
+    this.answered = true;
     if (this.taker) {
       const take = this.taker;
       this.taker = undefined;
@@ -127,11 +130,15 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return { ...parsed.data, parameterName, parameterVersion: found.version };
   }
 
+  // Poll only while someone still waits: a Lambda container frozen mid-poll would otherwise take
+  // (and delete) replies its siblings are waiting for.
+  const needsReplies = () => subscribers.size > 0 || [...mailboxes.values()].some((boxes) => [...boxes].some((b) => !b.answered));
+
   function ensurePump() {
     if (pump) return;
     pump = (async () => {
       let failures = 0;
-      while (mailboxes.size > 0 || subscribers.size > 0) {
+      while (needsReplies()) {
         try {
           const replies = await ports.receiveReplies(1);
           failures = 0;
@@ -146,7 +153,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       }
     })().finally(() => {
       pump = undefined;
-      if (mailboxes.size > 0 || subscribers.size > 0) ensurePump();
+      if (needsReplies()) ensurePump();
     });
   }
 
@@ -303,7 +310,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return {
         async stop() {
           subscribers.delete(handler);
-          if (subscribers.size === 0 && mailboxes.size === 0) await pump;
+          if (!needsReplies()) await pump;
         },
       };
     },
