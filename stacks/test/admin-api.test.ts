@@ -2,7 +2,7 @@
 // calls): the routes and their API key requirement, the usage plan, the admin function's
 // environment and its least-privilege role (DESIGN, "Admin API").
 import type { Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { AdminEnv, adminApi, Env, namesFor } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
 import { StackEnv } from "../options.js";
@@ -19,7 +19,7 @@ import {
   render,
   roleOf,
   roleStatements,
-  synthesize,
+  synthesizeInFile,
   type Statement,
 } from "./template.js";
 
@@ -36,24 +36,14 @@ const shell = {
 };
 
 let template: Template;
-let synthMs = 0;
-let restoreEnv = () => {};
-
-beforeAll(async () => {
-  const synth = await synthesize({
-    stage: STAGE,
-    stacks: [BrokerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
-    setEnv: shell,
-  });
-  [template] = synth.templates as [Template];
-  synthMs = synth.ms;
-  restoreEnv = synth.restore;
+const synthesized = synthesizeInFile("BrokerStack (admin API)", {
+  stage: STAGE,
+  stacks: [BrokerStack],
+  shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
+  setEnv: shell,
 });
-
-afterAll(() => {
-  restoreEnv();
-  console.log(`BrokerStack (admin API) synthesized in ${synthMs} ms`);
+beforeAll(() => {
+  [template] = synthesized() as [Template];
 });
 
 const admin = () => functionByHandler(template, "admin.handler");

@@ -3,7 +3,7 @@
 // method but GET /health require IAM (SigV4) AND the API key; NEWSTORE_AUTH_ALARM_EMAIL sends
 // the alarms to an SNS topic with that email subscribed. The defaults are in security.test.ts.
 import type { Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { AdminEnv, Env } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
 import { adminAuthorization, alarmEmail, StackEnv } from "../options.js";
@@ -17,7 +17,7 @@ import {
   PARTITION,
   REGION,
   render,
-  synthesize,
+  synthesizeInFile,
 } from "./template.js";
 
 // A stage of its own: the other stack tests build the same functions in parallel (see synthesize()).
@@ -25,24 +25,14 @@ const STAGE = "admin-iam-test";
 const EMAIL = "newstore-auth-ops@example.com";
 
 let template: Template;
-let synthMs = 0;
-let restoreEnv = () => {};
-
-beforeAll(async () => {
-  const synth = await synthesize({
-    stage: STAGE,
-    stacks: [BrokerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
-    setEnv: { [StackEnv.adminAuth]: "iam", [StackEnv.alarmEmail]: EMAIL },
-  });
-  [template] = synth.templates as [Template];
-  synthMs = synth.ms;
-  restoreEnv = synth.restore;
+const synthesized = synthesizeInFile("BrokerStack (NEWSTORE_AUTH_ADMIN_AUTH=iam, alarm email)", {
+  stage: STAGE,
+  stacks: [BrokerStack],
+  shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
+  setEnv: { [StackEnv.adminAuth]: "iam", [StackEnv.alarmEmail]: EMAIL },
 });
-
-afterAll(() => {
-  restoreEnv();
-  console.log(`BrokerStack (NEWSTORE_AUTH_ADMIN_AUTH=iam, alarm email) synthesized in ${synthMs} ms`);
+beforeAll(() => {
+  [template] = synthesized() as [Template];
 });
 
 const outputs = () => template.toJSON().Outputs as Record<string, { Value: unknown }>;

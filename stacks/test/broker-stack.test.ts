@@ -2,7 +2,7 @@
 // DESIGN: the serialization chain, the FIFO settings, the broker's least-privilege role and the
 // operator CLI's reply queue. The admin API has its own file (admin-api.test.ts).
 import { Match, type Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   AdminEnv,
   brokerQueue,
@@ -28,7 +28,7 @@ import {
   render,
   roleOf,
   roleStatements,
-  synthesize,
+  synthesizeInFile,
   type Statement,
 } from "./template.js";
 
@@ -39,25 +39,15 @@ const names = namesFor(STAGE);
 const shellTuning = { [Env.refreshAheadSeconds]: "900", [Env.marginSeconds]: "240" };
 
 let template: Template;
-let synthMs = 0;
-let restoreEnv = () => {};
-
-beforeAll(async () => {
-  // The stack reads Env keys and the admin API's options from the deploying shell.
-  const synth = await synthesize({
-    stage: STAGE,
-    stacks: [BrokerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
-    setEnv: shellTuning,
-  });
-  [template] = synth.templates as [Template];
-  synthMs = synth.ms;
-  restoreEnv = synth.restore;
+// The stack reads Env keys and the admin API's options from the deploying shell.
+const synthesized = synthesizeInFile("BrokerStack", {
+  stage: STAGE,
+  stacks: [BrokerStack],
+  shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(StackEnv)],
+  setEnv: shellTuning,
 });
-
-afterAll(() => {
-  restoreEnv();
-  console.log(`BrokerStack synthesized in ${synthMs} ms`);
+beforeAll(() => {
+  [template] = synthesized() as [Template];
 });
 
 describe("BrokerStack", () => {

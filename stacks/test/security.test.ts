@@ -5,7 +5,7 @@
 // default authorization and no CORS, and the alarms. The IAM option of the admin API and the
 // alarm topic need other shell settings, so another synth: admin-iam.test.ts.
 import type { Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { AdminEnv, ConsumerEnv, Env, namesFor } from "@newstore-auth/core/settings";
 import { BrokerStack } from "../BrokerStack.js";
 import { ExampleConsumerStack } from "../ExampleConsumerStack.js";
@@ -26,7 +26,7 @@ import {
   renderDeep,
   roleOf,
   roleStatements,
-  synthesize,
+  synthesizeInFile,
   type Exports,
   type Grant,
   type Json,
@@ -43,25 +43,15 @@ const SHELL_KEY = "alias/some-key-from-the-deploying-shell";
 let broker: Template;
 let consumer: Template;
 let exports: Exports;
-let synthMs = 0;
-let restoreEnv = () => {};
-
-beforeAll(async () => {
-  const synth = await synthesize({
-    stage: STAGE,
-    stacks: [BrokerStack, ExampleConsumerStack],
-    shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(ConsumerEnv), ...Object.values(StackEnv), "NEWSTORE_TENANT"],
-    setEnv: { [Env.kmsKeyId]: SHELL_KEY },
-  });
-  [broker, consumer] = synth.templates as [Template, Template];
-  exports = exportsOf(broker);
-  synthMs = synth.ms;
-  restoreEnv = synth.restore;
+const synthesized = synthesizeInFile("BrokerStack + ExampleConsumerStack (security)", {
+  stage: STAGE,
+  stacks: [BrokerStack, ExampleConsumerStack],
+  shellEnv: [...Object.values(Env), ...Object.values(AdminEnv), ...Object.values(ConsumerEnv), ...Object.values(StackEnv), "NEWSTORE_TENANT"],
+  setEnv: { [Env.kmsKeyId]: SHELL_KEY },
 });
-
-afterAll(() => {
-  restoreEnv();
-  console.log(`BrokerStack + ExampleConsumerStack (security) synthesized in ${synthMs} ms`);
+beforeAll(() => {
+  [broker, consumer] = synthesized() as [Template, Template];
+  exports = exportsOf(broker);
 });
 
 const ssm = (name: string) => `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter${name}`;

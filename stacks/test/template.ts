@@ -6,7 +6,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import { App, getStack } from "sst/constructs";
 import type { FunctionalStack } from "sst/constructs/FunctionalStack.js";
 import { initProject } from "sst/project.js";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { APP_NAME } from "@newstore-auth/core/settings";
 
 // The apps get AWS pseudo parameters as their account and region, so any ARN a stack builds
@@ -259,4 +259,23 @@ export function grants(statements: Array<Statement | Grant>): Grant[] {
       ...(s.Condition === undefined ? {} : { Condition: s.Condition }),
     }))
     .sort(byJson);
+}
+
+/**
+ * Synthesizes once for the test file (in its beforeAll), restores the deploying shell and reports
+ * the time after it (afterAll); the returned function gives the templates in stack order.
+ */
+export function synthesizeInFile(label: string, options: Parameters<typeof synthesize>[0]): () => Template[] {
+  let result: Awaited<ReturnType<typeof synthesize>> | undefined;
+  beforeAll(async () => {
+    result = await synthesize(options);
+  });
+  afterAll(() => {
+    result?.restore();
+    if (result) console.log(`${label} synthesized in ${result.ms} ms`);
+  });
+  return () => {
+    if (!result) throw new Error("the stacks are synthesized in beforeAll");
+    return result.templates;
+  };
 }

@@ -6,7 +6,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import * as events from "aws-cdk-lib/aws-events";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   ConsumerEnv,
   consumerDefaults,
@@ -30,7 +30,7 @@ import {
   render,
   roleOf,
   roleStatements,
-  synthesize,
+  synthesizeInFile,
   type Exports,
   type Statement,
 } from "./template.js";
@@ -101,25 +101,15 @@ describe("ExampleConsumerStack (TokenConsumer in the SST app, next to the broker
   let broker: Template;
   let consumer: Template;
   let exports: Exports;
-  let synthMs = 0;
-  let restoreEnv = () => {};
-
-  beforeAll(async () => {
-    const synth = await synthesize({
+  const synthesized = synthesizeInFile("BrokerStack + ExampleConsumerStack", {
       stage: STAGE,
       stacks: [BrokerStack, ExampleConsumerStack],
       shellEnv: [...Object.values(Env), ...Object.values(ConsumerEnv), ...Object.values(StackEnv), "NEWSTORE_TENANT"],
       setEnv: { NEWSTORE_TENANT: TENANT },
-    });
-    [broker, consumer] = synth.templates as [Template, Template];
-    exports = exportsOf(broker);
-    synthMs = synth.ms;
-    restoreEnv = synth.restore;
   });
-
-  afterAll(() => {
-    restoreEnv();
-    console.log(`BrokerStack + ExampleConsumerStack synthesized in ${synthMs} ms`);
+  beforeAll(() => {
+    [broker, consumer] = synthesized() as [Template, Template];
+    exports = exportsOf(broker);
   });
 
   const busId = () => only(broker.findResources("AWS::Events::EventBus"), "event bus")[0];
