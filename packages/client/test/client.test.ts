@@ -95,9 +95,10 @@ describe("token client", () => {
     const error = await tokens.getToken("alpha").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TokenTimeoutError);
     expect(error).toMatchObject({ clientId: "alpha", timeoutMs: 400, retryable: true });
-    // 50, 100, 200 ms: a handful of reads, not a loop
+    // after 50, 100, 200 ms, and one at the deadline (timers on a busy machine may add one or two):
+    // a handful of reads, not a loop
     expect(tokens.stats.rereads).toBeGreaterThanOrEqual(2);
-    expect(tokens.stats.rereads).toBeLessThanOrEqual(4);
+    expect(tokens.stats.rereads).toBeLessThanOrEqual(6);
     expect(tokens.stats.timeouts).toBe(1);
   });
 
