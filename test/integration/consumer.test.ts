@@ -16,7 +16,7 @@ import { provisionReplyQueue } from "@newstore-auth/local/provision";
 import { captureOutput, collect, type Harness, registerClient, REQUESTER, sendRefreshDue, startHarness } from "../support/harness.js";
 
 /** A simulated container: its own SDK clients (SSM calls counted on the wire) and token client. */
-function container(h: Harness, replies: QueueRef, now?: () => number) {
+function container(h: Harness, replies: QueueRef, now?: () => number, rereadAfterMs?: number) {
   const config = { maxAttempts: 1 };
   const ssm = new SSMClient(config);
   let ssmCalls = 0;
@@ -24,7 +24,7 @@ function container(h: Harness, replies: QueueRef, now?: () => number) {
   const clients = { ssm, events: new EventBridgeClient(config), sqs: new SQSClient(config) };
   const settings = { requester: REQUESTER, busName: h.names.busName, replyQueueUrl: replies.url, parameterPrefix: h.names.parameterPrefix };
   const base = awsPorts(clients, { ...settings, source: REQUESTER });
-  const tokens: TokenClient = createTokenClient({ ...settings, ports: now ? { ...base, now } : base });
+  const tokens: TokenClient = createTokenClient({ ...settings, rereadAfterMs, ports: now ? { ...base, now } : base });
   return {
     tokens,
     ssmCalls: () => ssmCalls,
@@ -49,7 +49,9 @@ describe("consumers on moto", () => {
   it("10 containers x 50 concurrent getToken for a cold client: one token, 1 NewStore call, <= 20 SSM calls", async () => {
     const { replies } = await h.reset();
     await registerClient(h, "cold-client");
-    const containers = Array.from({ length: 10 }, () => container(h, replies));
+    // Re-reads wait 5 s here: on a loaded CI machine moto can take longer than the default 1.5 s,
+    // and the count of SSM calls is what this test is about.
+    const containers = Array.from({ length: 10 }, () => container(h, replies, undefined, 5_000));
     const results = await Promise.all(containers.flatMap((c) => Array.from({ length: 50 }, () => c.tokens.getToken("cold-client"))));
 
     const ssmCalls = containers.reduce((sum, c) => sum + c.ssmCalls(), 0);
