@@ -165,6 +165,29 @@ describe("npm start", () => {
     expect((await stop(started)).code).toBe(0);
   });
 
+  it("must show: npm run demo against a running npm start prints its table with exactly 1 NewStore call for 500 requests", async () => {
+    const started = await npmStart("demo");
+    const demoRun = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const env = cleanEnv();
+      for (const key of Object.keys(env)) if (/^(AWS_|NEWSTORE_)/.test(key)) delete env[key];
+      const child = spawn("npm", ["run", "demo"], { cwd: root, env: { ...env, NEWSTORE_AUTH_STAGE: "demo" } });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d));
+      child.stderr.on("data", (d: Buffer) => (out += d));
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    console.log(demoRun.out.slice(demoRun.out.indexOf("| measure")));
+    expect(demoRun.code).toBe(0);
+    expect(demoRun.out).toContain(`Using the running broker (pid ${started.health.pid}`);
+    const row = (name: string) => new RegExp(`^\\| ${name}\\s*\\| (.*)$`, "m").exec(demoRun.out)?.[1]?.trim();
+    expect(row("requests \\(token.requested\\)")).toBe("500");
+    expect(row("answered token.ready")).toBe("500");
+    expect(row("NewStore token calls")).toBe("1");
+    expect(row("SSM writes \\(token versions\\)")).toBe("1");
+    expect(row("latency p50 / p95 / p99")).toMatch(/^\d+ \/ \d+ \/ \d+ ms$/);
+    expect((await stop(started)).code).toBe(0);
+  }, 300_000);
+
   it("a second start against an already running moto provisions nothing new, and works", async () => {
     const moto = await startMoto();
     try {
