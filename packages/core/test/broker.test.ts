@@ -8,6 +8,7 @@ import {
   CapturingLogger,
   credentials,
   FakeClock,
+  freshPorts,
   MemoryParameters,
   RecordingPublisher,
   rejected,
@@ -39,11 +40,7 @@ describe("broker logic", () => {
   };
 
   beforeEach(async () => {
-    clock = new FakeClock();
-    parameters = new MemoryParameters();
-    events = new RecordingPublisher();
-    newstore = new ScriptedIssuer();
-    log = new CapturingLogger();
+    ({ clock, parameters, events, newstore, log } = freshPorts());
     broker = newBroker();
     await register("alpha");
     await register("beta");
@@ -324,11 +321,7 @@ describe("scheduled refresh (token.refresh-due)", () => {
   const tick = () => ({ messageId: randomUUID(), body: JSON.stringify(refreshDueMessage(randomUUID(), new Date(clock.now()).toISOString())) });
 
   beforeEach(async () => {
-    clock = new FakeClock();
-    parameters = new MemoryParameters();
-    events = new RecordingPublisher();
-    newstore = new ScriptedIssuer();
-    log = new CapturingLogger();
+    ({ clock, parameters, events, newstore, log } = freshPorts());
     broker = newBroker();
     for (const id of ["alpha", "beta"]) {
       await parameters.put(credentialsParameterName(names, id), JSON.stringify(credentials(id, clock.now())));
@@ -446,11 +439,7 @@ describe("admin work items", () => {
   });
 
   beforeEach(async () => {
-    clock = new FakeClock();
-    parameters = new MemoryParameters();
-    events = new RecordingPublisher();
-    newstore = new ScriptedIssuer();
-    log = new CapturingLogger();
+    ({ clock, parameters, events, newstore, log } = freshPorts());
     broker = createBroker({ names }, { parameters, events, newstore, clock, log });
     await parameters.put(credentialsParameterName(names, "alpha"), JSON.stringify(credentials("alpha", clock.now())));
   });

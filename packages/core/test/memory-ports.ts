@@ -144,3 +144,14 @@ export class MemoryWorkQueue implements WorkQueue {
     return this.items.splice(0).map((item, i) => ({ messageId: `work-${i}-${Date.now()}`, body: JSON.stringify(item) }));
   }
 }
+
+/** A fresh set of in-memory ports: a new world for each test. */
+export function freshPorts() {
+  return {
+    clock: new FakeClock(),
+    parameters: new MemoryParameters(),
+    events: new RecordingPublisher(),
+    newstore: new ScriptedIssuer(),
+    log: new CapturingLogger(),
+  };
+}
