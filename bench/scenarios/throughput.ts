@@ -2,9 +2,9 @@
 // clients, memory warm so no NewStore call), and through the real handler behind the poller on moto.
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { createBroker, credentialsParameterName, DetailType, type EventPublisher, namesFor, type QueueMessage, silentLogger } from "@newstore-auth/core";
+import { createBroker, credentialsParameterName, type EventPublisher, namesFor, type QueueMessage, silentLogger } from "@newstore-auth/core";
+import { chunksOf, putTokenRequests } from "@newstore-auth/local/requests";
 import { credentials, FakeClock, MemoryParameters, requestMessage, ScriptedIssuer } from "../../packages/core/test/memory-ports.js";
 import type { BenchConfig } from "../config.js";
 import { round } from "../stats.js";
@@ -85,20 +85,9 @@ export async function motoThroughput(world: World, config: BenchConfig["throughp
   const broker = world.deployBroker(provisioned);
   const aws = world.clients("consumers");
   const publish = async (clientIds: string[]) => {
-    const chunks: string[][] = [];
-    for (let i = 0; i < clientIds.length; i += 10) chunks.push(clientIds.slice(i, i + 10));
-    for (const chunk of chunks) {
-      const out = await aws.events.send(
-        new PutEventsCommand({
-          Entries: chunk.map((clientId) => ({
-            EventBusName: world.names.busName,
-            Source: REQUESTER,
-            DetailType: DetailType.requested,
-            Detail: JSON.stringify({ requestId: randomUUID(), clientId, requester: REQUESTER }),
-          })),
-        }),
-      );
-      if (out.FailedEntryCount) throw new Error(`PutEvents rejected ${out.FailedEntryCount} requests`);
+    for (const chunk of chunksOf(clientIds)) {
+      const details = chunk.map((clientId) => ({ requestId: randomUUID(), clientId, requester: REQUESTER }));
+      await putTokenRequests(aws.events, world.names.busName, REQUESTER, details);
     }
   };
   try {

@@ -11,6 +11,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { createTokenClient } from "@newstore-auth/client";
 import { localDefaults, namesFor } from "@newstore-auth/core";
 import { freePort, startMoto } from "@newstore-auth/local/moto";
+import { isAlive as alive } from "@newstore-auth/local/processes";
 import { provisionReplyQueue } from "@newstore-auth/local/provision";
 import { startSandbox } from "@newstore-auth/local/sandbox";
 
@@ -93,14 +94,6 @@ async function stop(started: Started) {
   return started.exited;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("npm start", () => {
   it("runs the broker: /health, CLI add and token get, SDK getToken, a live event, SIGINT -> exit 0 with nothing left", async () => {

@@ -2,7 +2,7 @@
 // the NewStore sandbox, the provisioned broker resources, and the real handler driven by the
 // queue poller. Nothing here mocks the AWS SDK.
 import { randomUUID } from "node:crypto";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import {
@@ -10,7 +10,6 @@ import {
   brokerQueue,
   type Clock,
   credentialsParameterName,
-  DetailType,
   Env,
   type EventEnvelope,
   namesFor,
@@ -23,6 +22,7 @@ import { type HttpApi, startHttpApi } from "@newstore-auth/local/http-api";
 import { startMoto, type MotoServer } from "@newstore-auth/local/moto";
 import { type Poller, startPoller } from "@newstore-auth/local/poller";
 import { type BrokerResources, provisionBroker, provisionEventsTail, provisionReplyQueue, type QueueRef } from "@newstore-auth/local/provision";
+import { chunksOf, putTokenRequests } from "@newstore-auth/local/requests";
 import { type Sandbox, startSandbox } from "@newstore-auth/local/sandbox";
 
 export const REGION = "us-east-1";
@@ -181,23 +181,7 @@ export const request = (clientId: string, extra: Partial<Request> = {}): Request
 
 /** Publishes token.requested events as a consumer does, 10 per PutEvents, all at once. */
 export async function publishRequests(h: Harness, details: object[], source = "it.consumer"): Promise<void> {
-  const chunks: object[][] = [];
-  for (let i = 0; i < details.length; i += 10) chunks.push(details.slice(i, i + 10));
-  await Promise.all(
-    chunks.map(async (chunk) => {
-      const out = await h.events.send(
-        new PutEventsCommand({
-          Entries: chunk.map((detail) => ({
-            EventBusName: h.names.busName,
-            Source: source,
-            DetailType: DetailType.requested,
-            Detail: JSON.stringify(detail),
-          })),
-        }),
-      );
-      if (out.FailedEntryCount) throw new Error(`PutEvents failed for ${out.FailedEntryCount} entries`);
-    }),
-  );
+  await Promise.all(chunksOf(details).map((chunk) => putTokenRequests(h.events, h.names.busName, source, chunk)));
 }
 
 /** Receives (and deletes) envelopes from a queue until `count` arrived or the time is up. */

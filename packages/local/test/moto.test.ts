@@ -3,15 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MOTO_INSTALL_HINT, startMoto } from "../src/moto.js";
+import { isAlive as alive } from "../src/processes.js";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("moto launcher", () => {
   it("starts moto on a free port, resets it, and stops the server process itself", async () => {

@@ -1,10 +1,11 @@
 // The demo's herd: simulated consumers publish token.requested for one cold client at once, as
 // Lambdas without coordination would, and time their answers.
 import { randomUUID } from "node:crypto";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { safeJson } from "@newstore-auth/core/messages";
+import { putTokenRequests } from "../requests.js";
 import { DetailType, EventEnvelope, type Names, TokenReady } from "@newstore-auth/core";
 
 export interface HerdResult {
@@ -48,12 +49,7 @@ export async function runHerd(options: {
       const details = Array.from({ length: Math.min(10, perConsumer - i) }, () => ({ requestId: randomUUID(), clientId, requester }));
       const at = Date.now();
       details.forEach((d) => sentAt.set(d.requestId, at));
-      const out = await events.send(
-        new PutEventsCommand({
-          Entries: details.map((d) => ({ EventBusName: names.busName, Source: requester, DetailType: DetailType.requested, Detail: JSON.stringify(d) })),
-        }),
-      );
-      if (out.FailedEntryCount) throw new Error(`PutEvents rejected ${out.FailedEntryCount} requests`);
+      await putTokenRequests(events, names.busName, requester, details);
     }
   });
 

@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isAlive } from "../processes.js";
 
 export interface Session {
   pid: number;
@@ -30,8 +31,7 @@ export function writeSession(session: Session): string {
 export function readSession(stage: string): Session | undefined {
   try {
     const session = JSON.parse(readFileSync(sessionFile(stage), "utf8")) as Session;
-    process.kill(session.pid, 0); // throws when that process is gone
-    return session;
+    return isAlive(session.pid) ? session : undefined;
   } catch {
     return undefined;
   }
