@@ -6,7 +6,6 @@ import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { brokerQueue, createBroker, DetailType, Env, type EventEnvelope, TokenFailed, TokenReady } from "@newstore-auth/core";
-import { eventBridgePublisher } from "@newstore-auth/core/aws/eventbridge";
 import { ssmParameterStore } from "@newstore-auth/core/aws/ssm";
 import { createNewStoreClient } from "@newstore-auth/core/newstore";
 import { silentLogger } from "@newstore-auth/core/ports";
